@@ -1,0 +1,213 @@
+"""The DPDA step against plain training steps and direct computations."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from speechbrain.dataio.batch import PaddedBatch
+
+from dpda.brain import AntiSpoofBrain, DPDABrain, weighted_cross_entropy
+from dpda.models.raw_cnn import RawCNN
+
+WEIGHTS = torch.tensor([0.1, 0.9])
+
+
+class FixedNoise(torch.nn.Module):
+    """A deterministic stand-in augmentation, so paths can be recomputed."""
+
+    def __init__(self, length, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("noise", 0.3 * torch.randn(length, generator=gen))
+
+    def forward(self, wavs, lengths=None):
+        return torch.tanh(2.0 * wavs) + self.noise[: wavs.shape[1]]
+
+
+class Counter:
+    current = 1
+
+
+def make_model(seed=0):
+    torch.manual_seed(seed)
+    return RawCNN(channels=[4, 6, 8], kernel_size=33, stride=4, pool=2, dropout=0.0)
+
+
+def make_batch(seed, n=6, length=800):
+    gen = torch.Generator().manual_seed(seed)
+    wavs = torch.randn(n, length, generator=gen)
+    return PaddedBatch(
+        [{"id": f"u{seed}_{i}", "sig": wavs[i], "label_id": i % 2} for i in range(n)]
+    )
+
+
+def make_brain(cls, model, tmp_path, aligner="none", mode="split", gaf=1, augment=True):
+    hparams = {
+        "class_weights": [0.1, 0.9],
+        "augment": FixedNoise(800) if augment else None,
+        "aligner": aligner,
+        "aligner_kwargs": {},
+        "dpda_mode": mode,
+        "epoch_counter": Counter(),
+        "output_folder": str(tmp_path),
+    }
+    brain = cls(
+        modules={"model": model},
+        opt_class=lambda params: torch.optim.SGD(params, lr=1.0),
+        hparams=hparams,
+        run_opts={
+            "device": "cpu",
+            "grad_accumulation_factor": gaf,
+            "max_grad_norm": 1e9,
+        },
+    )
+    brain.init_optimizers()
+    return brain
+
+
+def path_grads(model, wavs, labels, augment=None, weights=WEIGHTS):
+    """Gradient of one path's loss, computed directly."""
+    model.zero_grad(set_to_none=True)
+    x = wavs if augment is None else augment(wavs)
+    weighted_cross_entropy(model(x), labels, weights).backward()
+    return [p.grad.detach().clone().reshape(-1) for p in model.parameters()]
+
+
+def flat(tensors):
+    return torch.cat([t.reshape(-1) for t in tensors]).double().numpy()
+
+
+def param_delta(model, before):
+    return flat([p.detach() for p in model.parameters()]) - before
+
+
+def run_steps(brain, batches):
+    for batch in batches:
+        brain.step += 1
+        brain.fit_batch(batch)
+
+
+def test_dpda_none_equals_plain_step_on_mean_loss(tmp_path):
+    model = make_model()
+    reference = copy.deepcopy(model)
+    batch = make_batch(1)
+    brain = make_brain(DPDABrain, model, tmp_path, aligner="none")
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+
+    wavs, _ = batch.sig
+    aug = FixedNoise(800)
+    loss = 0.5 * (
+        weighted_cross_entropy(reference(wavs), batch.label_id, WEIGHTS)
+        + weighted_cross_entropy(reference(aug(wavs)), batch.label_id, WEIGHTS)
+    )
+    loss.backward()
+    expected = -flat([p.grad for p in reference.parameters()])
+    np.testing.assert_allclose(param_delta(model, before), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("gaf", [1, 2])
+def test_dpda_pcgrad_matches_direct_flattened_computation(tmp_path, gaf):
+    model = make_model(seed=3)
+    reference = copy.deepcopy(model)
+    batches = [make_batch(10 + i) for i in range(gaf)]
+    brain = make_brain(DPDABrain, model, tmp_path, aligner="pcgrad", gaf=gaf)
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, batches)
+
+    aug = FixedNoise(800)
+    g_clean = np.zeros_like(before)
+    g_aug = np.zeros_like(before)
+    for batch in batches:
+        wavs, _ = batch.sig
+        g_clean += flat(path_grads(reference, wavs, batch.label_id)) / gaf
+        g_aug += flat(path_grads(reference, wavs, batch.label_id, aug)) / gaf
+    dot = g_clean @ g_aug
+    if dot < 0:
+        update = 0.5 * (
+            g_clean
+            - dot / (g_aug @ g_aug) * g_aug
+            + g_aug
+            - dot / (g_clean @ g_clean) * g_clean
+        )
+    else:
+        update = 0.5 * (g_clean + g_aug)
+    np.testing.assert_allclose(param_delta(model, before), -update, atol=1e-6)
+    stats = brain.aligner.last_stats
+    assert stats["dot"] == pytest.approx(dot, rel=1e-4, abs=1e-9)
+    assert stats["cosine"] == pytest.approx(
+        dot / np.linalg.norm(g_clean) / np.linalg.norm(g_aug), abs=1e-5
+    )
+    assert len(brain.epoch_align_stats) == 1
+
+
+def test_pcgrad_step_with_a_conflict(tmp_path):
+    """Force a conflict: same input, the second path's labels flipped."""
+
+    class FlipBrain(DPDABrain):
+        def path_loss(self, logits, batch):
+            labels = batch.label_id
+            if getattr(self, "_flip", False):
+                labels = 1 - labels
+            self._flip = not getattr(self, "_flip", False)
+            return weighted_cross_entropy(logits, labels, self.class_weights)
+
+    model = make_model(seed=5)
+    reference = copy.deepcopy(model)
+    batch = make_batch(7)
+    brain = make_brain(FlipBrain, model, tmp_path, aligner="pcgrad", augment=False)
+    # Balanced weights: with [0.1, 0.9] both paths would push towards bona fide.
+    brain.class_weights = torch.tensor([0.5, 0.5])
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+    wavs, _ = batch.sig
+    balanced = torch.tensor([0.5, 0.5])
+    g1 = flat(path_grads(reference, wavs, batch.label_id, weights=balanced))
+    g2 = flat(path_grads(reference, wavs, 1 - batch.label_id, weights=balanced))
+    dot = g1 @ g2
+    assert dot < 0 and brain.aligner.last_stats["conflict"]
+    update = 0.5 * (g1 - dot / (g2 @ g2) * g2 + g2 - dot / (g1 @ g1) * g1)
+    np.testing.assert_allclose(param_delta(model, before), -update, atol=1e-6)
+
+
+def test_joint_mode_none_equals_plain_step_on_concatenated_batch(tmp_path):
+    model = make_model(seed=4)
+    reference = copy.deepcopy(model)
+    batch = make_batch(2)
+    brain = make_brain(DPDABrain, model, tmp_path, aligner="none", mode="joint")
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+    wavs, _ = batch.sig
+    logits = reference(torch.cat([wavs, FixedNoise(800)(wavs)]))
+    y = batch.label_id
+    loss = 0.5 * (
+        weighted_cross_entropy(logits[:6], y, WEIGHTS)
+        + weighted_cross_entropy(logits[6:], y, WEIGHTS)
+    )
+    loss.backward()
+    expected = -flat([p.grad for p in reference.parameters()])
+    np.testing.assert_allclose(param_delta(model, before), expected, atol=1e-6)
+
+
+def test_baseline_step_trains_on_augmented_batch(tmp_path):
+    model = make_model(seed=6)
+    reference = copy.deepcopy(model)
+    batch = make_batch(3)
+    brain = make_brain(AntiSpoofBrain, model, tmp_path)
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+    wavs, _ = batch.sig
+    expected = -flat(path_grads(reference, wavs, batch.label_id, FixedNoise(800)))
+    np.testing.assert_allclose(param_delta(model, before), expected, atol=1e-6)
+
+
+def test_weighted_cross_entropy_matches_formula():
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5], [-0.4, 0.9]])
+    labels = torch.tensor([1, 0, 1])
+    logp = torch.log_softmax(logits, dim=1)
+    w = WEIGHTS[labels]
+    expected = -(w * logp[torch.arange(3), labels]).sum() / w.sum()
+    assert weighted_cross_entropy(logits, labels, WEIGHTS).item() == pytest.approx(
+        expected.item()
+    )

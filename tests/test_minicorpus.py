@@ -1,0 +1,313 @@
+"""The synthetic mini corpus: formats, determinism, idempotence, signals."""
+
+import csv
+import hashlib
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import welch
+
+from dpda.data import minicorpus as mc
+from dpda.data.minicorpus import generate_mini_corpus
+
+TINY = {"train": (8, 16), "dev": (4, 8), "eval": (4, 8), "itw": (4, 4)}
+SEED = 7
+SR = 16000
+PROTOCOL_LINE = re.compile(
+    r"^(LA_\d{4}) (LA_[TDE]_[1-9]\d{6}) - (-|A\d\d) (bonafide|spoof)\n$"
+)
+PREFIX = {"train": "LA_T_", "dev": "LA_D_", "eval": "LA_E_"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("mini"))
+    summary = generate_mini_corpus(root, seed=SEED, sizes=TINY)
+    return root, summary
+
+
+def read_protocol(root, split):
+    folder, name, _, _ = mc._LA_LAYOUT[split]
+    path = os.path.join(root, "LA", "ASVspoof2019_LA_cm_protocols", name)
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    rows = []
+    for line in lines:
+        match = PROTOCOL_LINE.match(line)
+        assert match, f"malformed protocol line {line!r}"
+        rows.append(match.groups())
+    return os.path.join(root, "LA", folder, "flac"), rows
+
+
+def read_meta(root):
+    folder = os.path.join(root, "release_in_the_wild")
+    with open(os.path.join(folder, "meta.csv"), newline="") as f:
+        text = f.read()
+    return folder, text
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def corpus_digests(root):
+    """Hashes of every file the generator writes (stamp included)."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            out[os.path.relpath(path, root)] = digest(path)
+    return out
+
+
+def test_protocols_have_the_real_format(corpus):
+    root, _ = corpus
+    all_ids = set()
+    for split in mc.SPLITS:
+        _, rows = read_protocol(root, split)
+        n_bona, n_spoof = TINY[split]
+        assert len(rows) == n_bona + n_spoof
+        for _, utt_id, attack, label in rows:
+            assert utt_id.startswith(PREFIX[split])
+            assert (attack == "-") == (label == "bonafide")
+            all_ids.add(utt_id)
+        assert sum(label == "bonafide" for *_, label in rows) == n_bona
+    assert len(all_ids) == sum(sum(TINY[s]) for s in mc.SPLITS)
+
+
+def test_train_and_dev_are_ordered_like_the_real_protocols(corpus):
+    root, _ = corpus
+    for split in ("train", "dev"):
+        _, rows = read_protocol(root, split)
+        keys = [
+            (label != "bonafide", attack, spk, utt) for spk, utt, attack, label in rows
+        ]
+        assert keys == sorted(keys)
+    _, rows = read_protocol(root, "eval")
+    labels = [label for *_, label in rows]
+    assert labels != sorted(labels)  # shuffled, as the real eval protocol
+
+
+def test_every_listed_utterance_is_a_16k_mono_flac(corpus):
+    root, _ = corpus
+    low, high = mc.DURATION_RANGE
+    for split in mc.SPLITS:
+        audio_dir, rows = read_protocol(root, split)
+        listed = {utt for _, utt, _, _ in rows}
+        assert {f[:-5] for f in os.listdir(audio_dir)} == listed
+        for utt in listed:
+            info = sf.info(os.path.join(audio_dir, utt + ".flac"))
+            assert (info.format, info.subtype) == ("FLAC", "PCM_16")
+            assert (info.samplerate, info.channels) == (SR, 1)
+            assert low - 1e-3 <= info.duration <= high + 1e-3
+
+
+def test_speakers_disjoint_and_eval_attacks_unseen(corpus):
+    root, _ = corpus
+    speakers, attacks = {}, {}
+    for split in mc.SPLITS:
+        _, rows = read_protocol(root, split)
+        speakers[split] = {spk for spk, *_ in rows}
+        attacks[split] = {att for _, _, att, _ in rows if att != "-"}
+        # Every speaker has both classes: the speaker says nothing of the label.
+        for spk in speakers[split]:
+            labels = {label for s, _, _, label in rows if s == spk}
+            assert labels == {"bonafide", "spoof"}
+    assert not speakers["train"] & speakers["dev"]
+    assert not speakers["train"] & speakers["eval"]
+    assert not speakers["dev"] & speakers["eval"]
+    assert len(attacks["train"]) >= 3
+    assert attacks["dev"] <= attacks["train"]
+    assert not attacks["eval"] & attacks["train"]
+    assert all(7 <= int(a[1:]) <= 19 for a in attacks["eval"])
+
+
+def test_in_the_wild_meta_and_files(corpus):
+    root, _ = corpus
+    folder, text = read_meta(root)
+    lines = text.splitlines(keepends=True)
+    assert lines[0] == "file,speaker,label\n"
+    assert all(line.endswith("\n") for line in lines)
+    rows = list(csv.DictReader(lines))
+    n = sum(TINY["itw"])
+    assert [r["file"] for r in rows] == [f"{i}.wav" for i in range(n)]
+    assert sorted(os.listdir(folder)) == sorted(
+        [f"{i}.wav" for i in range(n)] + ["meta.csv"]
+    )
+    labels = [r["label"] for r in rows]
+    assert set(labels) == {"bona-fide", "spoof"}
+    assert labels.count("bona-fide") == TINY["itw"][0]
+    la_speakers = set()
+    for split in mc.SPLITS:
+        la_speakers |= {spk for spk, *_ in read_protocol(root, split)[1]}
+    for r in rows:
+        assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", r["speaker"])
+        assert r["speaker"] not in la_speakers
+        info = sf.info(os.path.join(folder, r["file"]))
+        assert (info.format, info.subtype, info.samplerate, info.channels) == (
+            "WAV",
+            "PCM_16",
+            SR,
+            1,
+        )
+
+
+def test_summary_matches_the_files(corpus):
+    root, summary = corpus
+    with open(os.path.join(root, mc.STAMP_NAME)) as f:
+        assert json.load(f) == summary
+    assert summary["seed"] == SEED and summary["version"] == mc.GENERATOR_VERSION
+    for split in mc.SPLITS:
+        _, rows = read_protocol(root, split)
+        counts = summary["counts"][split]
+        assert counts["bonafide"] + counts["spoof"] == len(rows)
+        listed = {}
+        for *_, attack, _ in rows:
+            if attack != "-":
+                listed[attack] = listed.get(attack, 0) + 1
+        assert counts["attacks"] == listed
+    assert summary["counts"]["train"]["channel_effects"] == {"none": sum(TINY["train"])}
+
+
+def test_no_loudness_or_offset_shortcut(corpus):
+    root, _ = corpus
+    peaks = {"bonafide": [], "spoof": []}
+    for split in mc.SPLITS:
+        audio_dir, rows = read_protocol(root, split)
+        for _, utt, _, label in rows:
+            x, _ = sf.read(os.path.join(audio_dir, utt + ".flac"))
+            peaks[label].append(np.max(np.abs(x)))
+            assert abs(np.mean(x)) < 2e-3
+    low, high = mc.PEAK_RANGE
+    for values in peaks.values():
+        assert low - 1e-3 <= min(values) and max(values) <= high + 1e-3
+
+
+def test_same_seed_same_bytes_other_seed_other_corpus(corpus, tmp_path):
+    root, summary = corpus
+    again = str(tmp_path / "again")
+    assert generate_mini_corpus(again, seed=SEED, sizes=TINY, num_workers=1) == summary
+    assert corpus_digests(again) == corpus_digests(root)
+    other = str(tmp_path / "other")
+    generate_mini_corpus(other, seed=SEED + 1, sizes=TINY)
+    a, b = corpus_digests(root), corpus_digests(other)
+    name = "LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.train.trn.txt"
+    assert a[name] != b[name]
+    assert a["release_in_the_wild/0.wav"] != b["release_in_the_wild/0.wav"]
+
+
+def test_idempotent_and_refuses_other_options(tmp_path):
+    root = str(tmp_path / "corpus")
+    sizes = {name: (1, 2) for name in TINY}
+    first = generate_mini_corpus(root, seed=1, sizes=sizes)
+    stamp = os.path.join(root, mc.STAMP_NAME)
+    audio = os.path.join(root, "release_in_the_wild", "0.wav")
+    mtimes = (os.stat(stamp).st_mtime_ns, os.stat(audio).st_mtime_ns)
+    assert generate_mini_corpus(root, seed=1, sizes=sizes) == first
+    assert (os.stat(stamp).st_mtime_ns, os.stat(audio).st_mtime_ns) == mtimes
+    with pytest.raises(FileExistsError, match="overwrite"):
+        generate_mini_corpus(root, seed=2, sizes=sizes)
+    other = generate_mini_corpus(root, seed=2, sizes=sizes, overwrite=True)
+    assert other["seed"] == 2
+    assert sorted(os.listdir(root)) == ["LA", "MINI_CORPUS.json", "release_in_the_wild"]
+
+
+def test_never_touches_a_folder_it_did_not_write(tmp_path):
+    foreign = tmp_path / "LA" / "ASVspoof2019_LA_train" / "flac"
+    foreign.mkdir(parents=True)
+    (foreign / "LA_T_1000000.flac").write_bytes(b"real data")
+    with pytest.raises(FileExistsError):
+        generate_mini_corpus(str(tmp_path), sizes={n: (1, 1) for n in TINY})
+    assert (foreign / "LA_T_1000000.flac").read_bytes() == b"real data"
+
+
+def test_rejects_bad_sizes(tmp_path):
+    with pytest.raises(ValueError, match="Unknown size key"):
+        generate_mini_corpus(str(tmp_path), sizes={"test": (1, 1)})
+    with pytest.raises(ValueError):
+        generate_mini_corpus(str(tmp_path), sizes={"train": (0, 4)})
+
+
+# --------------------------------------------------------------------------
+# Signal properties
+# --------------------------------------------------------------------------
+def make_plan(seed, seconds=2.0):
+    rng = np.random.default_rng(seed)
+    speaker = mc.sample_speaker("LA_0001", rng)
+    return speaker, mc.plan_utterance(speaker, rng, int(seconds * SR), SR)
+
+
+def autocorrelation_f0(frame, sample_rate, fmin=55.0, fmax=450.0):
+    frame = (frame - frame.mean()) * np.hanning(len(frame))
+    spec = np.fft.rfft(frame, 2 * len(frame))
+    ac = np.fft.irfft(np.abs(spec) ** 2)[: len(frame)]
+    lags = np.arange(int(sample_rate / fmax), int(sample_rate / fmin))
+    # Normalise by the overlap so that long lags are not penalised.
+    score = ac[lags] / (len(frame) - lags)
+    return sample_rate / lags[np.argmax(score)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_bona_fide_voiced_frames_have_the_planned_f0(seed):
+    speaker, plan = make_plan(seed)
+    x = mc.render_speech(plan)
+    half = int(0.02 * SR)
+    hits, total = 0, 0
+    for k in np.nonzero((plan.voicing > 0.99) & (plan.amplitude > 0.6))[0]:
+        centre = k * plan.hop
+        if centre < half or centre + half > len(x):
+            continue
+        f0 = autocorrelation_f0(x[centre - half : centre + half], SR)
+        assert speaker.f0_mean / 2.5 < f0 < speaker.f0_mean * 2.5
+        hits += abs(f0 / plan.f0[k] - 1) < 0.08
+        total += 1
+    assert total > 20
+    assert hits / total > 0.8
+
+
+def band_fraction(x, low, high):
+    freqs, psd = welch(x, SR, nperseg=1024, detrend=False)
+    return psd[(freqs >= low) & (freqs < high)].sum() / psd.sum()
+
+
+def test_upsampling_attack_leaves_a_spectral_gap():
+    _, plan = make_plan(5)
+    rng = np.random.default_rng(0)
+    bona = mc.render_speech(plan)
+    spoof = mc.apply_attack("A06", plan, rng)
+    assert band_fraction(bona, 4200, 8000) > 1e-3
+    assert band_fraction(spoof, 4200, 8000) < 1e-6
+    assert band_fraction(spoof, 100, 3500) > 0.9
+
+
+def test_telephone_channel_removes_out_of_band_energy():
+    x = np.random.default_rng(0).standard_normal(3 * SR)
+    y = mc.CHANNEL_EFFECTS["telephone"](x, np.random.default_rng(1), SR)
+    assert len(y) == len(x)
+    # Steady state: the noise starts abruptly, so the edges are transients.
+    freqs, psd = welch(y[SR // 10 : -SR // 10], SR, nperseg=2048, detrend=False)
+    passband = np.median(psd[(freqs > 500) & (freqs < 3200)])
+    assert psd[freqs < 200].max() < 1e-5 * passband  # -50 dB
+    assert psd[freqs > 3600].max() < 1e-5 * passband
+
+
+def test_channel_effects_change_the_signal_but_not_its_length():
+    _, plan = make_plan(6, seconds=1.0)
+    x = mc.render_speech(plan)
+    for name, effect in mc.CHANNEL_EFFECTS.items():
+        y = effect(x, np.random.default_rng(0), SR)
+        assert y.shape == x.shape and np.all(np.isfinite(y)), name
+        assert not np.allclose(x, y), name
+
+
+@pytest.mark.parametrize("attack_id", sorted(mc.ATTACKS))
+def test_every_attack_renders_finite_audio_of_the_plan_length(attack_id):
+    _, plan = make_plan(4, seconds=1.0)
+    x = mc.apply_attack(attack_id, plan, np.random.default_rng(0))
+    assert x.shape == (plan.n_samples,) and np.all(np.isfinite(x))
+    assert np.std(x) > 0
