@@ -226,6 +226,18 @@ def test_never_touches_a_folder_it_did_not_write(tmp_path):
     assert (foreign / "LA_T_1000000.flac").read_bytes() == b"real data"
 
 
+def test_resumes_after_an_interrupted_run(tmp_path):
+    # An interrupted run leaves its marker and partial folders behind.
+    stale = tmp_path / "LA" / "ASVspoof2019_LA_train" / "flac"
+    stale.mkdir(parents=True)
+    (stale / "LA_T_1000000.flac").write_bytes(b"half written")
+    (tmp_path / mc.PARTIAL_NAME).write_text("{}")
+    summary = generate_mini_corpus(str(tmp_path), sizes={n: (1, 1) for n in TINY})
+    assert not (stale / "LA_T_1000000.flac").exists()
+    assert not (tmp_path / mc.PARTIAL_NAME).exists()
+    assert summary["counts"]["train"]["spoof"] == 1
+
+
 def test_rejects_bad_sizes(tmp_path):
     with pytest.raises(ValueError, match="Unknown size key"):
         generate_mini_corpus(str(tmp_path), sizes={"test": (1, 1)})

@@ -30,6 +30,7 @@ Authors
 """
 
 import argparse
+import io
 import json
 import math
 import os
@@ -316,7 +317,10 @@ def _istft(spec, n_fft, hop, length):
 def _complex_noise(rng, shape, n_fft):
     """STFT-domain white noise whose inverse has unit variance."""
     scale = math.sqrt(np.sum(_window(n_fft) ** 2) / 2)
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * scale
+    out = np.empty(shape, dtype=complex)
+    out.real = rng.standard_normal(shape, dtype=np.float32)
+    out.imag = rng.standard_normal(shape, dtype=np.float32)
+    return out * scale
 
 
 def _random_phase(rng, shape):
@@ -346,10 +350,32 @@ def _smooth(x, width):
     )
 
 
+def _fast_len(n):
+    """Smallest ``2**a * 3**b * 5**c >= n``: FFTs of prime sizes are slow."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p2 = 1 << (-(-n // p35) - 1).bit_length()
+            best = min(best, p2 * p35)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _fft_filter(x, gain_of_freq, sample_rate):
+    """Zero-phase filtering by a real gain per frequency (function of Hz)."""
+    n_fft = _fast_len(len(x) + 256)  # the padding absorbs the wrap-around
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    y = np.fft.irfft(np.fft.rfft(x, n_fft) * gain_of_freq(freqs), n_fft)
+    return y[: len(x)]
+
+
 def _fft_convolve(x, h):
-    """Linear convolution by FFT, cropped to ``len(x)`` from ``offset=0``."""
+    """Linear convolution by FFT (full length ``len(x) + len(h) - 1``)."""
     n = len(x) + len(h) - 1
-    n_fft = 1 << (n - 1).bit_length()
+    n_fft = _fast_len(n)
     y = np.fft.irfft(np.fft.rfft(x, n_fft) * np.fft.rfft(h, n_fft), n_fft)
     return y[:n]
 
@@ -697,7 +723,8 @@ def render_speech(plan, variant=0):
         plan.shimmer,
     )
     # Aspiration noise is louder while the glottis is open.
-    aspiration = rng.standard_normal(n) * (0.25 + flow) * plan.breathiness
+    aspiration = rng.standard_normal(n, dtype=np.float32) * (0.25 + flow)
+    aspiration *= plan.breathiness
     gain = _per_sample(plan.voicing * plan.amplitude, hop, n)
     spec = _stft((derivative + aspiration) * gain, n_fft, hop)
     spec *= _formant_response(freqs, plan.formants, plan.bandwidths, sr)
@@ -855,10 +882,12 @@ def _unit_concatenation_step(x, plan, rng, unit_ms=(40.0, 140.0), max_shift_ms=6
 
 def _band_limit(x, cutoff_hz, sample_rate, transition_hz=200.0):
     """Zero-phase low-pass by FFT with a raised-cosine transition band."""
-    n = len(x)
-    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
-    edge = np.clip((freqs - cutoff_hz + transition_hz) / transition_hz, 0.0, 1.0)
-    return np.fft.irfft(np.fft.rfft(x) * (0.5 + 0.5 * np.cos(np.pi * edge)), n)
+
+    def gain(freqs):
+        edge = np.clip((freqs - cutoff_hz + transition_hz) / transition_hz, 0, 1)
+        return 0.5 + 0.5 * np.cos(np.pi * edge)
+
+    return _fft_filter(x, gain, sample_rate)
 
 
 def _low_rate_step(x, plan, rng, low_rates=(8000,)):
@@ -918,9 +947,11 @@ def _mel_griffin_lim_step(x, plan, rng, n_mels=40, n_iter=3, frame_scale=2):
     n_fft, hop = _frame_config(sr, frame_scale)
     power = np.abs(_stft(x, n_fft, hop)) ** 2
     bank = _mel_bank(n_fft, n_mels, sr)
-    mel = power @ (bank / np.maximum(bank.sum(axis=0), 1e-8))
+    # einsum, not BLAS: multi-threaded BLAS stalls on small products when
+    # the cores are busy (the generator runs in worker threads).
+    mel = np.einsum("tf,fm->tm", power, bank / np.maximum(bank.sum(axis=0), 1e-8))
     # Spread each band's mean power back over the bins it covers.
-    smooth = mel @ bank.T / np.maximum(bank.sum(axis=1), 1e-8)
+    smooth = np.einsum("tm,fm->tf", mel, bank) / np.maximum(bank.sum(axis=1), 1e-8)
     mag = np.sqrt(smooth)
     spec = mag * _random_phase(rng, mag.shape)
     for _ in range(n_iter):
@@ -952,7 +983,9 @@ def _epochs(f0, sample_rate):
 
 @lru_cache(maxsize=512)
 def _grain_window(half):
-    return np.hanning(2 * half + 1)
+    window = np.hanning(2 * half + 1)
+    window.setflags(write=False)
+    return window
 
 
 def _psola_step(x, plan, rng, shift_range=(1.12, 1.3)):
@@ -974,7 +1007,10 @@ def _psola_step(x, plan, rng, shift_range=(1.12, 1.3)):
     margin = int(sr / 40) + 1
     padded = np.pad(x, (margin, margin))
     out = np.zeros_like(padded)
-    nearest = np.clip(np.searchsorted(analysis, synthesis), 0, len(analysis) - 1)
+    after = np.clip(np.searchsorted(analysis, synthesis), 1, len(analysis) - 1)
+    before = after - 1
+    closer_before = synthesis - analysis[before] < analysis[after] - synthesis
+    nearest = np.where(closer_before, before, after) if len(analysis) > 1 else before
     for ts, i in zip(synthesis, nearest):
         ta = analysis[i]
         half = min(int(sr / analysis_f0[ta]), margin - 1)
@@ -996,12 +1032,14 @@ def _vocoder_band_edge(
     The edge and depth vary, and channel effects can mask it: a cue that
     generalises to unseen attacks, but not robustly.
     """
-    n = len(x)
-    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
     edge = rng.uniform(*edge_hz) * sample_rate / 16000
-    ramp = np.clip((freqs - edge) / (sample_rate / 2 - edge), 0.0, 1.0)
-    gain_db = -rng.uniform(*depth_db) * (0.5 - 0.5 * np.cos(np.pi * ramp))
-    return np.fft.irfft(np.fft.rfft(x) * 10 ** (gain_db / 20), n)
+    depth = rng.uniform(*depth_db)
+
+    def gain(freqs):
+        ramp = np.clip((freqs - edge) / (sample_rate / 2 - edge), 0.0, 1.0)
+        return 10 ** (-depth * (0.5 - 0.5 * np.cos(np.pi * ramp)) / 20)
+
+    return _fft_filter(x, gain, sample_rate)
 
 
 # --------------------------------------------------------------------------
@@ -1164,11 +1202,11 @@ def _channel_mulaw(x, rng, sample_rate, channels=(256,)):
 
 def _channel_noise(x, rng, sample_rate, snr_db=(10.0, 30.0)):
     """Additive coloured noise (white to brown) at a random SNR."""
-    n = len(x)
-    freqs = np.maximum(np.fft.rfftfreq(n, 1 / sample_rate), 20.0)
     slope = rng.uniform(-2.0, 0.0)  # power ~ f ** slope
-    noise = np.fft.irfft(
-        np.fft.rfft(rng.standard_normal(n)) * (freqs / 1000) ** (slope / 2), n
+    noise = _fft_filter(
+        rng.standard_normal(len(x)),
+        lambda freqs: (np.maximum(freqs, 20.0) / 1000) ** (slope / 2),
+        sample_rate,
     )
     snr = rng.uniform(*snr_db)
     scale = np.sqrt(np.mean(x**2) / (np.mean(noise**2) + 1e-12) / 10 ** (snr / 10))
@@ -1263,7 +1301,7 @@ def apply_channel_effects(x, rng, sample_rate=16000, profile="eval"):
 def _add_noise_floor(x, rng):
     """Recording noise floor at a random level below the peak."""
     level = np.max(np.abs(x)) * 10 ** (rng.uniform(*FLOOR_DB_RANGE) / 20)
-    return x + level * rng.standard_normal(len(x))
+    return x + level * rng.standard_normal(len(x), dtype=np.float32)
 
 
 def _to_pcm16(x, rng):
@@ -1354,7 +1392,12 @@ def _write_audio(job, seed, sample_rate):
     """Synthesise one file and write it; returns the channel effects."""
     spec, path, file_format = job
     pcm, effects = _synthesise(spec, seed, sample_rate)
-    sf.write(path, pcm, sample_rate, format=file_format, subtype="PCM_16")
+    # Encode in memory: writing to a path makes libsndfile fsync every file,
+    # which costs more than the synthesis. Same bytes either way.
+    buffer = io.BytesIO()
+    sf.write(buffer, pcm, sample_rate, format=file_format, subtype="PCM_16")
+    with open(path, "wb") as f:
+        f.write(buffer.getvalue())
     return effects
 
 
