@@ -221,8 +221,11 @@ def test_never_touches_a_folder_it_did_not_write(tmp_path):
     foreign = tmp_path / "LA" / "ASVspoof2019_LA_train" / "flac"
     foreign.mkdir(parents=True)
     (foreign / "LA_T_1000000.flac").write_bytes(b"real data")
-    with pytest.raises(FileExistsError):
-        generate_mini_corpus(str(tmp_path), sizes={n: (1, 1) for n in TINY})
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="not written by this generator"):
+            generate_mini_corpus(
+                str(tmp_path), sizes={n: (1, 1) for n in TINY}, overwrite=overwrite
+            )
     assert (foreign / "LA_T_1000000.flac").read_bytes() == b"real data"
 
 

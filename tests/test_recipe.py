@@ -79,7 +79,11 @@ def test_mini_baseline_end_to_end(tiny_corpus, tmp_path):
 
 def test_mini_dpda_end_to_end_and_resume(tiny_corpus, tmp_path):
     out = str(tmp_path / "dpda")
-    args = [f"--mini_corpus_folder={tiny_corpus}", f"--output_folder={out}", "--aligner=gradvac"]
+    args = [
+        f"--mini_corpus_folder={tiny_corpus}",
+        f"--output_folder={out}",
+        "--aligner=gradvac",
+    ]
     stdout = run_recipe("mini_dpda_rawboost.yaml", *args, *FAST)
     _, log = check_outputs(out, stdout)
     assert re.search(r"conflict_rate: [0-9.e-]+", log) and "cosine" in log
@@ -91,12 +95,18 @@ def test_mini_dpda_end_to_end_and_resume(tiny_corpus, tmp_path):
     # A second epoch resumes from the checkpoint: epoch 1 is not redone and
     # the GradVac target cosine comes back from the checkpoint.
     aligner_files = [
-        os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(out, "save")) for f in fs if f == "aligner.ckpt"
+        os.path.join(dp, f)
+        for dp, _, fs in os.walk(os.path.join(out, "save"))
+        for f in fs
+        if f == "aligner.ckpt"
     ]
     assert aligner_files, "aligner state is checkpointed"
     saved = json.load(open(aligner_files[0]))
     assert saved["name"] == "gradvac" and "rho_target" in saved["state"]
-    FAST2 = [a if not a.startswith("--number_of_epochs") else "--number_of_epochs=2" for a in FAST]
+    FAST2 = [
+        a if not a.startswith("--number_of_epochs") else "--number_of_epochs=2"
+        for a in FAST
+    ]
     run_recipe("mini_dpda_rawboost.yaml", *args, *FAST2)
     log = open(os.path.join(out, "train_log.txt")).read()
     assert log.count("epoch: 1,") == 1 and log.count("epoch: 2,") == 1
@@ -122,7 +132,10 @@ def make_tiny_wav2vec2(folder):
     torch.manual_seed(0)
     Wav2Vec2Model(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, do_normalize=True, return_attention_mask=True
+        feature_size=1,
+        sampling_rate=16000,
+        do_normalize=True,
+        return_attention_mask=True,
     ).save_pretrained(folder)
 
 

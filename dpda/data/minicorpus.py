@@ -1593,8 +1593,9 @@ def generate_mini_corpus(
     Raises
     ------
     FileExistsError
-        When ``root`` holds a corpus with other options, or corpus folders
-        this generator did not write, and ``overwrite`` is False.
+        When ``root`` holds a mini corpus with other options and
+        ``overwrite`` is False, or corpus folders this generator did not
+        write (never deleted, whatever ``overwrite`` says).
 
     Example
     -------
@@ -1626,15 +1627,16 @@ def generate_mini_corpus(
                 f"{root} holds a mini corpus made with other options ({theirs}); "
                 "pass overwrite=True (--overwrite) to regenerate it"
             )
-    elif not os.path.isfile(partial_path) and not overwrite:
-        # Never delete folders that an interrupted run of ours did not write.
+    elif not os.path.isfile(partial_path):
+        # Never delete folders that no run of ours wrote, even with overwrite:
+        # ``root`` might hold a real corpus.
         foreign = [
             p for p in _generated_paths(root) if os.path.isdir(p) and os.listdir(p)
         ]
         if foreign:
             raise FileExistsError(
                 f"{foreign[0]} exists and was not written by this generator; "
-                "pass overwrite=True to replace it"
+                "choose another folder for the mini corpus"
             )
     _clear(root)
     os.makedirs(root, exist_ok=True)

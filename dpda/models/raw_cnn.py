@@ -15,6 +15,50 @@ from torch import nn
 from dpda.models.pooling import masked_mean_std
 
 
+def linear_bandpass_filters(n_filters, kernel_size, sample_rate=16000):
+    """Hamming-windowed sinc band-pass filters with linearly spaced bands.
+
+    Filter ``i`` passes ``[i, i + 1] * sample_rate / (2 n_filters)``; the
+    bands tile 0 to Nyquist evenly, since spoofing artefacts sit in the high
+    bands as much as in the low ones. Each filter has unit L2 norm.
+
+    Arguments
+    ---------
+    n_filters : int
+        Number of bands.
+    kernel_size : int
+        Filter length in samples.
+    sample_rate : int
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        Filters ``[n_filters, kernel_size]``.
+
+    Example
+    -------
+    >>> h = linear_bandpass_filters(4, 129)
+    >>> response = torch.fft.rfft(h, n=1024).abs()
+    >>> peaks = (response.argmax(dim=1) * 8000 / 512).tolist()
+    >>> [2000 * i <= f < 2000 * (i + 1) for i, f in enumerate(peaks)]
+    [True, True, True, True]
+    """
+    t = (
+        torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
+    ) / sample_rate
+    edges = torch.linspace(0, sample_rate / 2, n_filters + 1, dtype=torch.float64)
+    low, high = edges[:-1, None], edges[1:, None]
+
+    def lowpass(cutoff):
+        return 2 * cutoff / sample_rate * torch.sinc(2 * cutoff * t)
+
+    h = (lowpass(high) - lowpass(low)) * torch.hamming_window(
+        kernel_size, periodic=False, dtype=torch.float64
+    )
+    return (h / h.norm(dim=1, keepdim=True)).float()
+
+
 class ResBlock1d(nn.Module):
     """Two 3-tap convolutions with batch norm and a residual connection.
 
@@ -73,6 +117,12 @@ class RawCNN(nn.Module):
         Number of output logits (2: spoof, bona fide).
     dropout : float
         Dropout before the classifier.
+    sample_rate : int
+        Sampling rate, for the initial filterbank.
+    init_filterbank : bool
+        Initialise the front end as linearly spaced band-pass filters
+        (learnt afterwards); random initialisation otherwise. The band-pass
+        start trains markedly faster on the mini corpus.
 
     Example
     -------
@@ -90,6 +140,8 @@ class RawCNN(nn.Module):
         pool=3,
         n_classes=2,
         dropout=0.2,
+        sample_rate=16000,
+        init_filterbank=True,
     ):
         super().__init__()
         channels = list(channels)
@@ -98,6 +150,14 @@ class RawCNN(nn.Module):
         self.frontend = nn.Conv1d(
             1, channels[0], kernel_size, stride=stride, padding=kernel_size // 2
         )
+        if init_filterbank:
+            with torch.no_grad():
+                self.frontend.weight.copy_(
+                    linear_bandpass_filters(channels[0], kernel_size, sample_rate)[
+                        :, None
+                    ]
+                )
+                self.frontend.bias.zero_()
         self.frontend_norm = nn.BatchNorm1d(channels[0])
         self.blocks = nn.Sequential(
             *[
