@@ -91,6 +91,8 @@ def test_mini_dpda_end_to_end_and_resume(tiny_corpus, tmp_path):
     assert len(rows) == 6  # 24 training utterances / batch 4
     assert {r["conflict"] for r in rows} <= {"0", "1"}
     assert all(-1.0 <= float(r["cosine"]) <= 1.0 for r in rows)
+    png = os.path.join(out, "alignment_stats.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
     # A second epoch resumes from the checkpoint: epoch 1 is not redone and
     # the GradVac target cosine comes back from the checkpoint.

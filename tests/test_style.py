@@ -1,4 +1,4 @@
-"""The code base is ruff-clean (lint rules from pyproject.toml)."""
+"""The code base is ruff-clean: lint rules and formatting from pyproject.toml."""
 
 import os
 import shutil
@@ -8,12 +8,21 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_ruff_check_passes():
+PATHS = ["dpda", "recipes", "tests", "benchmarks"]
+
+
+def run_ruff(*args):
     ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
-    result = subprocess.run(
-        [ruff, "check", "dpda", "recipes", "tests", "benchmarks"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return subprocess.run(
+        [ruff, *args, *PATHS], cwd=ROOT, capture_output=True, text=True
     )
+
+
+def test_ruff_check_passes():
+    result = run_ruff("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_applied():
+    result = run_ruff("format", "--check")
     assert result.returncode == 0, result.stdout + result.stderr

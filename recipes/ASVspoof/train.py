@@ -33,6 +33,7 @@ from speechbrain.utils.distributed import run_on_main
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import generate_mini_corpus
 from dpda.data.pipelines import load_manifest
+from dpda.plots import plot_alignment_stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from asvspoof_prepare import prepare_asvspoof2019_la  # noqa: E402
@@ -119,6 +120,15 @@ if __name__ == "__main__":
         train_loader_kwargs=hparams["train_dataloader_opts"],
         valid_loader_kwargs=hparams["test_dataloader_opts"],
     )
+
+    stats_csv = os.path.join(hparams["output_folder"], "alignment_stats.csv")
+    if os.path.exists(stats_csv) and sb.utils.distributed.if_main_process():
+        conflicts = plot_alignment_stats(stats_csv, stats_csv.replace(".csv", ".png"))
+        logger.info(
+            "Gradient conflicts in %.1f%% of %d steps",
+            100 * conflicts["conflict_rate"],
+            conflicts["steps"],
+        )
 
     results = {}
     for name, dataset in eval_sets.items():
