@@ -57,26 +57,24 @@ def gram_matrix(grads_1, grads_2):
         raise ValueError(
             f"Gradient lists differ in length: {len(grads_1)} vs {len(grads_2)}"
         )
-    pairs = [
-        (a.reshape(-1), b.reshape(-1))
-        for a, b in zip(grads_1, grads_2)
-        if a is not None and b is not None
+    flat_1 = [None if g is None else g.reshape(-1) for g in grads_1]
+    flat_2 = [None if g is None else g.reshape(-1) for g in grads_2]
+    # (Gram entry, a, b) for every per-parameter dot product: no flattened
+    # copy of the whole gradient, one host synchronisation.
+    terms = [(0, a, a) for a in flat_1 if a is not None]
+    terms += [
+        (1, a, b) for a, b in zip(flat_1, flat_2) if a is not None and b is not None
     ]
-    g11 = _sum_of_dots([(a, a) for a in _present(grads_1)])
-    g22 = _sum_of_dots([(b, b) for b in _present(grads_2)])
-    return g11, _sum_of_dots(pairs), g22
-
-
-def _present(grads):
-    return [g.reshape(-1) for g in grads if g is not None]
-
-
-def _sum_of_dots(pairs):
-    """Sum of per-parameter dot products, read back to the host once."""
-    if not pairs:
-        return 0.0
-    dots = torch.stack([torch.dot(a, b).double() for a, b in pairs])
-    return float(dots.sum().item())
+    terms += [(2, b, b) for b in flat_2 if b is not None]
+    if not terms:
+        return 0.0, 0.0, 0.0
+    dots = torch.stack([torch.dot(a, b).double() for _, a, b in terms])
+    entry = torch.tensor([k for k, _, _ in terms], device=dots.device)
+    gram = torch.zeros(3, dtype=torch.float64, device=dots.device).index_add_(
+        0, entry, dots
+    )
+    g11, g12, g22 = gram.tolist()
+    return g11, g12, g22
 
 
 def combine_gradients(grads_1, grads_2, a, b):
