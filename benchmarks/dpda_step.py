@@ -1,0 +1,260 @@
+"""Cost of one DPDA training step against plain and reference-style steps.
+
+Side by side, on the same model and batch (B utterances, so 2B forward
+samples for every dual-path variant):
+
+(a) ``plain``: one step on the concatenated 2B batch (mean loss);
+(b) ``split``: ``DPDABrain.fit_batch``, split mode, PCGrad;
+(c) ``joint``: ``DPDABrain.fit_batch``, joint mode, PCGrad;
+(d) ``reference``: the paper code's style: one 2B forward, two
+    ``backward(retain_graph=True)``, both gradients flattened into vectors,
+    PCGrad on the vectors, the result written back;
+(e) ``two_paths``: the two paths' forward/backward accumulated with no
+    alignment (what (b) costs without the aligner).
+
+Each variant runs in its own process (so its peak resident memory can be read),
+after warm-up steps, and reports the median step time. The model is a small
+wav2vec2-style transformer with random weights (no download), large enough
+that gradient buffers matter.
+
+Usage::
+
+    python benchmarks/dpda_step.py [--steps 8] [--batch 4] [--seconds 1.0]
+"""
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from dpda.alignment import Aligner, combine_gradients
+
+VARIANTS = ("plain", "split", "joint", "reference", "two_paths")
+
+
+class Noise(torch.nn.Module):
+    """A cheap deterministic augmentation, so that timing measures the step."""
+
+    def forward(self, wavs, lengths=None):
+        return wavs + 0.01 * torch.sin(torch.arange(wavs.shape[1], dtype=wavs.dtype))
+
+
+class Accumulate(Aligner):
+    """Adds the two gradients with no Gram matrix: the cost floor of (b)."""
+
+    name = "accumulate"
+
+    def combine(self, grads_clean, grads_aug):
+        self.last_stats = {"cosine": 0.0, "conflict": False}
+        return combine_gradients(grads_clean, grads_aug, 1.0, 1.0)
+
+
+def build_model(seed=0):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from dpda.models.ssl import PooledBackend
+
+    class Frontend(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            config = Wav2Vec2Config(
+                hidden_size=256,
+                num_hidden_layers=6,
+                num_attention_heads=4,
+                intermediate_size=1024,
+                conv_dim=(128,) * 7,
+                num_conv_pos_embeddings=32,
+                num_conv_pos_embedding_groups=4,
+                do_stable_layer_norm=True,
+                feat_extract_norm="layer",
+                hidden_dropout=0.0,
+                attention_dropout=0.0,
+                activation_dropout=0.0,
+                feat_proj_dropout=0.0,
+                layerdrop=0.0,
+                mask_time_prob=0.0,
+            )
+            self.model = Wav2Vec2Model(config)
+
+        def forward(self, wavs, lengths=None):
+            return self.model(wavs).last_hidden_state
+
+    from dpda.models.ssl import SSLClassifier
+
+    torch.manual_seed(seed)
+    return SSLClassifier(Frontend(), PooledBackend(256, 64, dropout=0.0))
+
+
+def make_batch(batch, seconds):
+    from speechbrain.dataio.batch import PaddedBatch
+
+    gen = torch.Generator().manual_seed(1)
+    wavs = torch.randn(batch, int(16000 * seconds), generator=gen) * 0.1
+    return PaddedBatch(
+        [{"id": str(i), "sig": wavs[i], "label_id": i % 2} for i in range(batch)]
+    )
+
+
+def make_brain(model, mode, aligner="pcgrad"):
+    from dpda.brain import DPDABrain
+
+    class Counter:
+        current = 1
+
+    brain = DPDABrain(
+        modules={"model": model},
+        opt_class=lambda params: torch.optim.SGD(params, lr=1e-4),
+        hparams={
+            "class_weights": [0.1, 0.9],
+            "augment": Noise(),
+            "aligner": aligner,
+            "dpda_mode": mode,
+            "epoch_counter": Counter(),
+            "output_folder": "/tmp",
+        },
+        run_opts={"device": "cpu", "max_grad_norm": 1e9},
+    )
+    brain.init_optimizers()
+    return brain
+
+
+def step_function(variant, model, batch):
+    """Return a callable running one optimizer step of ``variant``."""
+    from dpda.brain import weighted_cross_entropy
+
+    weights = torch.tensor([0.1, 0.9])
+    wavs, lens = batch.sig
+    labels = batch.label_id
+    aug = Noise()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-4)
+
+    if variant in ("split", "joint"):
+        brain = make_brain(model, variant)
+
+        def run():
+            brain.step += 1
+            brain.fit_batch(batch)
+
+        return run
+    if variant == "two_paths":
+        brain = make_brain(model, "split")
+        brain.aligner = Accumulate()
+
+        def run():
+            brain.step += 1
+            brain.fit_batch(batch)
+
+        return run
+    if variant == "plain":
+
+        def run():
+            logits = model(torch.cat([wavs, aug(wavs)]))
+            loss = weighted_cross_entropy(logits, torch.cat([labels, labels]), weights)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        return run
+
+    def run():  # reference style
+        logits = model(torch.cat([wavs, aug(wavs)]))
+        clean, augmented = logits.chunk(2)
+        loss_1 = weighted_cross_entropy(clean, labels, weights)
+        loss_2 = weighted_cross_entropy(augmented, labels, weights)
+        loss_1.backward(retain_graph=True)
+        g1 = torch.cat([p.grad.reshape(-1).clone() for p in params])
+        opt.zero_grad(set_to_none=True)
+        loss_2.backward()
+        g2 = torch.cat([p.grad.reshape(-1).clone() for p in params])
+        dot = torch.dot(g1, g2)
+        p1, p2 = g1.clone(), g2.clone()
+        if dot < 0:
+            p1 -= dot / g2.pow(2).sum() * g2
+            p2 -= dot / g1.pow(2).sum() * g1
+        update = (p1 + p2) / 2
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = update[offset : offset + n].view_as(p).clone()
+            offset += n
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return run
+
+
+def measure(variant, steps, batch_size, seconds):
+    """Time ``steps`` steps of one variant in this process."""
+    model = build_model()
+    batch = make_batch(batch_size, seconds)
+    run = step_function(variant, model, batch)
+    for _ in range(2):  # warm-up
+        run()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    n_params = sum(p.numel() for p in model.parameters())
+    return {
+        "variant": variant,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "params": n_params,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(measure(args.variant, args.steps, args.batch, args.seconds)))
+        return
+
+    results = {}
+    for variant in VARIANTS:
+        out = subprocess.run(
+            [sys.executable, __file__, f"--variant={variant}", f"--steps={args.steps}",
+             f"--batch={args.batch}", f"--seconds={args.seconds}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+
+    grad_mib = results["plain"]["params"] * 4 / 2**20
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"model {results['plain']['params'] / 1e6:.2f} M parameters "
+        f"(one gradient = {grad_mib:.1f} MiB); batch {args.batch} x {args.seconds} s "
+        f"(2 x {args.batch} forward samples); median of {args.steps} steps"
+    )
+    for variant in VARIANTS:
+        r = results[variant]
+        print(
+            f"({'abcde'[VARIANTS.index(variant)]}) {variant:10s} "
+            f"{1000 * r['median_s']:8.1f} ms/step (min {1000 * r['min_s']:7.1f})  "
+            f"peak RSS {r['peak_rss_mib']:7.1f} MiB"
+        )
+    b = results["split"]
+    for other in ("plain", "reference", "two_paths", "joint"):
+        o = results[other]
+        print(
+            f"split / {other:9s}: time x{b['median_s'] / o['median_s']:.3f}, "
+            f"peak RSS {b['peak_rss_mib'] - o['peak_rss_mib']:+.1f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()
