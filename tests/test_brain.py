@@ -211,3 +211,45 @@ def test_weighted_cross_entropy_matches_formula():
     assert weighted_cross_entropy(logits, labels, WEIGHTS).item() == pytest.approx(
         expected.item()
     )
+
+
+def test_pcgrad_under_grad_scaler_equals_unscaled_step(tmp_path):
+    """Both paths at the same loss scale, one unscale: the same update."""
+    model = make_model(seed=8)
+    reference = copy.deepcopy(model)
+    batch = make_batch(9)
+    brain = make_brain(DPDABrain, model, tmp_path, aligner="pcgrad")
+    brain.scaler = torch.GradScaler("cpu", init_scale=2.0**12)
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+
+    wavs, _ = batch.sig
+    g1 = flat(path_grads(reference, wavs, batch.label_id))
+    g2 = flat(path_grads(reference, wavs, batch.label_id, FixedNoise(800)))
+    dot = g1 @ g2
+    if dot < 0:
+        update = 0.5 * (g1 - dot / (g2 @ g2) * g2 + g2 - dot / (g1 @ g1) * g1)
+    else:
+        update = 0.5 * (g1 + g2)
+    np.testing.assert_allclose(param_delta(model, before), -update, atol=1e-6)
+    # The statistics are those of the scaled gradients: the cosine is unchanged.
+    cos = dot / np.linalg.norm(g1) / np.linalg.norm(g2)
+    assert brain.aligner.last_stats["cosine"] == pytest.approx(cos, abs=1e-5)
+
+
+def test_non_finite_augmented_path_skips_the_step_under_grad_scaler(tmp_path):
+    class BrokenAugBrain(DPDABrain):
+        def path_loss(self, logits, batch):
+            loss = super().path_loss(logits, batch)
+            self._calls = getattr(self, "_calls", 0) + 1
+            return loss * float("inf") if self._calls % 2 == 0 else loss
+
+    model = make_model(seed=9)
+    brain = make_brain(BrokenAugBrain, model, tmp_path, aligner="pcgrad")
+    brain.scaler = torch.GradScaler("cpu", init_scale=2.0**12)
+    brain.nonfinite_count = 0  # Brain.fit() sets it
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [make_batch(4)])
+    np.testing.assert_array_equal(param_delta(model, before), 0.0)
+    assert brain.scaler.get_scale() == 2.0**11  # the scaler backed off
+    assert brain.nonfinite_count == 1
