@@ -28,7 +28,7 @@ Authors
 import dataclasses
 import functools
 import math
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
@@ -885,7 +885,7 @@ class RawBoost(torch.nn.Module):
         g_sd=2,
         SNRmin=10,
         SNRmax=40,
-        generator: Optional[torch.Generator] = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         if algo not in _SERIES:

@@ -39,7 +39,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -1063,7 +1063,7 @@ class Attack:
     """
 
     family: str
-    plan_transform: Optional[Callable] = None
+    plan_transform: Callable | None = None
     steps: Tuple[Callable, ...] = ()
 
 
