@@ -238,7 +238,10 @@ class DPDABrain(AntiSpoofBrain):
     combination. ``hparams.dpda_mode`` is ``split`` (forward and backward of
     each path in turn: the activation memory of one path) or ``joint`` (one
     forward of the concatenated 2B batch, as the paper's code, so batch norm
-    sees both paths together).
+    sees both paths together). Under DDP (``torchrun``), ``hparams.ddp_align``
+    is ``exact`` (align the all-reduced global gradients: the same update as
+    one process on the global batch) or ``local`` (each process aligns its
+    own gradients, then one all-reduce of the result).
 
     The per-step alignment statistics go to ``alignment_stats.csv`` in the
     output folder, and the epoch's conflict rate and mean cosine to the train
@@ -253,6 +256,11 @@ class DPDABrain(AntiSpoofBrain):
         if self.dpda_mode not in ("split", "joint"):
             raise ValueError(
                 f"dpda_mode must be 'split' or 'joint', got {self.dpda_mode!r}"
+            )
+        self.ddp_align = getattr(self.hparams, "ddp_align", "exact")
+        if self.ddp_align not in ("exact", "local"):
+            raise ValueError(
+                f"ddp_align must be 'exact' or 'local', got {self.ddp_align!r}"
             )
         self.clean_grads = None
         self.epoch_align_stats = []
@@ -290,7 +298,11 @@ class DPDABrain(AntiSpoofBrain):
         if self.clean_grads is None:
             self.clean_grads = [None] * len(params)
 
-        with self.no_sync(not should_step):
+        # exact: DDP all-reduces each path's gradient, the aligner sees the
+        # global gradients (identical on every rank). local: each rank aligns
+        # its own gradients and the result is all-reduced once.
+        sync_now = should_step and self.ddp_align == "exact"
+        with self.no_sync(not sync_now):
             if self.dpda_mode == "split":
                 # Clean path: accumulate into the clean store, keep the augmented
                 # path's accumulation aside in the meantime.
@@ -319,6 +331,8 @@ class DPDABrain(AntiSpoofBrain):
 
         if should_step:
             combined = self.aligner.combine(self.clean_grads, [p.grad for p in params])
+            if self.ddp_align == "local" and self.distributed_launch:
+                _all_reduce_mean(combined)
             self._swap_grads(params, combined)
             self.clean_grads = None
             self.record_alignment()
@@ -360,6 +374,15 @@ class DPDABrain(AntiSpoofBrain):
             "conflict_rate": sum(r["conflict"] for r in rows) / len(rows),
             "cosine": sum(r["cosine"] for r in rows) / len(rows),
         }
+
+
+def _all_reduce_mean(grads):
+    """Average gradients over the DDP processes, in place."""
+    world_size = torch.distributed.get_world_size()
+    for grad in grads:
+        if grad is not None:
+            torch.distributed.all_reduce(grad)
+            grad.div_(world_size)
 
 
 def _save_aligner(aligner, path):

@@ -1,0 +1,117 @@
+"""DPDA steps under DDP (gloo, CPU), launched by tests/test_ddp.py with torchrun.
+
+Usage: ``torchrun --nproc_per_node=2 tests/ddp_dpda_worker.py OUT.json MODE``
+with MODE ``exact`` or ``local``; ``single`` runs one process on the global
+batch (the reference). Rank 0 writes the final parameters to OUT.json.
+"""
+
+import json
+import os
+import sys
+
+import torch
+from speechbrain.dataio.batch import PaddedBatch
+
+from dpda.brain import DPDABrain
+
+STEPS = 3
+GLOBAL_BATCH = 8
+LENGTH = 400
+
+
+class Augment(torch.nn.Module):
+    def forward(self, wavs, lengths=None):
+        return torch.tanh(3.0 * wavs) + 0.05 * torch.cos(
+            torch.arange(wavs.shape[1], dtype=wavs.dtype)
+        )
+
+
+class TinyNet(torch.nn.Module):
+    """No batch norm: per-process statistics would differ from one process."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 6, 17, stride=4)
+        self.fc = torch.nn.Linear(6, 2)
+
+    def forward(self, wavs, lengths=None):
+        x = torch.relu(self.conv(wavs.unsqueeze(1)))
+        return self.fc(x.mean(dim=2))
+
+
+class Counter:
+    current = 1
+
+
+class ConflictingBrain(DPDABrain):
+    """The augmented path learns the opposite labels: its gradient conflicts
+    with the clean one, so PCGrad's projection really acts."""
+
+    def path_loss(self, logits, batch):
+        self._calls = getattr(self, "_calls", 0) + 1
+        labels = batch.label_id if self._calls % 2 else 1 - batch.label_id
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+
+def global_batch(step):
+    gen = torch.Generator().manual_seed(100 + step)
+    wavs = torch.randn(GLOBAL_BATCH, LENGTH, generator=gen)
+    # Every contiguous half holds both classes equally.
+    return [
+        {"id": f"{step}_{i}", "sig": wavs[i], "label_id": i % 2}
+        for i in range(GLOBAL_BATCH)
+    ]
+
+
+def main(out_path, mode):
+    run_opts = {"device": "cpu", "max_grad_norm": 1e9}
+    rank, world = 0, 1
+    if mode != "single":
+        from speechbrain.utils.distributed import ddp_init_group
+
+        run_opts["distributed_backend"] = "gloo"
+        ddp_init_group(run_opts)
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    torch.manual_seed(0)
+    model = TinyNet()
+    brain = ConflictingBrain(
+        modules={"model": model},
+        opt_class=lambda params: torch.optim.SGD(params, lr=0.5),
+        hparams={
+            "class_weights": [0.1, 0.9],
+            "augment": Augment(),
+            "aligner": "pcgrad",
+            "dpda_mode": "split",
+            "ddp_align": "local" if mode == "local" else "exact",
+            "epoch_counter": Counter(),
+            "output_folder": os.path.dirname(out_path),
+        },
+        run_opts=run_opts,
+    )
+    brain._wrap_distributed()
+    brain.init_optimizers()
+    cosines = []
+    for step in range(STEPS):
+        items = global_batch(step)
+        share = GLOBAL_BATCH // world
+        brain.step += 1
+        brain.fit_batch(PaddedBatch(items[rank * share : (rank + 1) * share]))
+        cosines.append(brain.aligner.last_stats["cosine"])
+    params = [p.detach().reshape(-1).tolist() for p in model.parameters()]
+    result = {"params": params, "cosines": cosines}
+    if mode != "single":
+        gathered = [None] * world
+        torch.distributed.all_gather_object(gathered, result)
+        if rank == 0:
+            result["all_ranks"] = gathered
+    if rank == 0:
+        with open(out_path, "w") as f:
+            json.dump(result, f)
+    if mode != "single":
+        torch.distributed.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
