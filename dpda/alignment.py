@@ -31,7 +31,7 @@ import math
 import torch
 
 
-def gram_matrix(grads_1, grads_2):
+def gram_matrix(grads_1, grads_2, per_parameter=False):
     """Compute the 2x2 Gram matrix of two gradient lists, in float64.
 
     Arguments
@@ -40,11 +40,13 @@ def gram_matrix(grads_1, grads_2):
         First gradient, one entry per parameter (``None`` = zero).
     grads_2 : list of torch.Tensor or None
         Second gradient, aligned with ``grads_1``.
+    per_parameter : bool
+        Return one Gram matrix per parameter instead of the whole model's.
 
     Returns
     -------
     (g11, g12, g22) : tuple of float
-        Squared norms and dot product.
+        Squared norms and dot product (a list of them if ``per_parameter``).
 
     Example
     -------
@@ -52,6 +54,8 @@ def gram_matrix(grads_1, grads_2):
     >>> g2 = [torch.tensor([1.0, 1.0]), None]
     >>> gram_matrix(g1, g2)
     (5.0, 1.0, 2.0)
+    >>> gram_matrix(g1, g2, per_parameter=True)
+    [(1.0, 1.0, 2.0), (4.0, 0.0, 0.0)]
     """
     if len(grads_1) != len(grads_2):
         raise ValueError(
@@ -59,21 +63,27 @@ def gram_matrix(grads_1, grads_2):
         )
     flat_1 = [None if g is None else g.reshape(-1) for g in grads_1]
     flat_2 = [None if g is None else g.reshape(-1) for g in grads_2]
-    # (Gram entry, a, b) for every per-parameter dot product: no flattened
-    # copy of the whole gradient, one host synchronisation.
-    terms = [(0, a, a) for a in flat_1 if a is not None]
+    # (row, a, b) for every per-parameter dot product, the row being
+    # 3 * parameter + Gram entry: no flattened copy of the whole gradient, one
+    # host synchronisation.
+    n = len(flat_1)
+    terms = [(3 * k, a, a) for k, a in enumerate(flat_1) if a is not None]
     terms += [
-        (1, a, b) for a, b in zip(flat_1, flat_2) if a is not None and b is not None
+        (3 * k + 1, a, b)
+        for k, (a, b) in enumerate(zip(flat_1, flat_2))
+        if a is not None and b is not None
     ]
-    terms += [(2, b, b) for b in flat_2 if b is not None]
+    terms += [(3 * k + 2, b, b) for k, b in enumerate(flat_2) if b is not None]
     if not terms:
-        return 0.0, 0.0, 0.0
-    dots = torch.stack([torch.dot(a, b).double() for _, a, b in terms])
-    entry = torch.tensor([k for k, _, _ in terms], device=dots.device)
-    gram = torch.zeros(3, dtype=torch.float64, device=dots.device).index_add_(
-        0, entry, dots
-    )
-    g11, g12, g22 = gram.tolist()
+        blocks = torch.zeros(n, 3, dtype=torch.float64)
+    else:
+        dots = torch.stack([torch.dot(a, b).double() for _, a, b in terms])
+        rows = torch.tensor([r for r, _, _ in terms], device=dots.device)
+        blocks = torch.zeros(3 * n, dtype=torch.float64, device=dots.device)
+        blocks = blocks.index_add_(0, rows, dots).view(n, 3)
+    if per_parameter:
+        return [tuple(row) for row in blocks.tolist()]
+    g11, g12, g22 = blocks.sum(dim=0).tolist()
     return g11, g12, g22
 
 
@@ -163,6 +173,11 @@ class Aligner:
         """
         g11, g12, g22 = gram_matrix(grads_clean, grads_aug)
         a, b = self.coefficients(g11, g12, g22)
+        self.record_stats(g11, g12, g22, a, b)
+        return combine_gradients(grads_clean, grads_aug, a, b)
+
+    def record_stats(self, g11, g12, g22, a, b):
+        """Keep the statistics of the last call in ``last_stats``."""
         denom = math.sqrt(g11 * g22)
         self.last_stats = {
             "cosine": g12 / denom if denom > 0 else 0.0,
@@ -173,7 +188,6 @@ class Aligner:
             "coef_clean": a,
             "coef_aug": b,
         }
-        return combine_gradients(grads_clean, grads_aug, a, b)
 
     def state_dict(self):
         """Aligner state to checkpoint (empty for stateless methods)."""
@@ -257,6 +271,10 @@ class GradVacAligner(Aligner):
         authors' code); ``"always"``: every step (LibMTL).
     rho_init : float
         Initial target cosine.
+    blocks : str
+        ``"whole"``: the whole model is one block (the DPDA authors' code);
+        ``"parameter"``: every parameter tensor is a block with its own
+        cosine and target (GradVac's layer-wise variant).
 
     Example
     -------
@@ -268,7 +286,7 @@ class GradVacAligner(Aligner):
 
     name = "gradvac"
 
-    def __init__(self, beta=0.5, ema_update="positive", rho_init=0.0):
+    def __init__(self, beta=0.5, ema_update="positive", rho_init=0.0, blocks="whole"):
         super().__init__()
         if ema_update not in ("positive", "always"):
             raise ValueError(
@@ -276,18 +294,22 @@ class GradVacAligner(Aligner):
             )
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {beta}")
+        if blocks not in ("whole", "parameter"):
+            raise ValueError(f"blocks must be 'whole' or 'parameter', got {blocks!r}")
         self.beta = beta
         self.ema_update = ema_update
-        self.rho_target = float(rho_init)
+        self.rho_init = float(rho_init)
+        self.blocks = blocks
+        # One target for the whole model, or one per parameter tensor.
+        self.rho_target = self.rho_init if blocks == "whole" else []
 
-    def coefficients(self, g11, g12, g22):
-        """Return the GradVac coefficients and update the target cosine."""
+    def _block(self, g11, g12, g22, rho_t):
+        """Coefficients of one block and its new target cosine."""
         if g11 == 0.0 or g22 == 0.0:
-            return 0.5, 0.5
+            return 0.5, 0.5, rho_t
         n1, n2 = math.sqrt(g11), math.sqrt(g22)
         rho = max(-1.0, min(1.0, g12 / (n1 * n2)))
         a = b = 1.0
-        rho_t = self.rho_target
         if rho < rho_t:
             sin_t = math.sqrt(max(0.0, 1.0 - rho_t * rho_t))
             sin_rho = math.sqrt(max(0.0, 1.0 - rho * rho))
@@ -296,16 +318,45 @@ class GradVacAligner(Aligner):
                 b += n1 / n2 * scale  # g1 += w12 g2
                 a += n2 / n1 * scale  # g2 += w21 g1
         if self.ema_update == "always" or rho > 0:
-            self.rho_target = (1.0 - self.beta) * rho_t + self.beta * rho
-        return 0.5 * a, 0.5 * b
+            rho_t = (1.0 - self.beta) * rho_t + self.beta * rho
+        return 0.5 * a, 0.5 * b, rho_t
+
+    def coefficients(self, g11, g12, g22):
+        """Return the whole-model coefficients and update the target cosine."""
+        a, b, self.rho_target = self._block(g11, g12, g22, self.rho_target)
+        return a, b
+
+    def combine(self, grads_clean, grads_aug):
+        """Combine the gradients, block by block in ``parameter`` mode."""
+        if self.blocks == "whole":
+            return super().combine(grads_clean, grads_aug)
+        if not self.rho_target:
+            self.rho_target = [self.rho_init] * len(grads_clean)
+        if len(self.rho_target) != len(grads_clean):
+            raise ValueError(
+                f"GradVac has targets for {len(self.rho_target)} parameters, "
+                f"got {len(grads_clean)} gradients"
+            )
+        blocks = gram_matrix(grads_clean, grads_aug, per_parameter=True)
+        out = []
+        for k, (g1, g2) in enumerate(zip(grads_clean, grads_aug)):
+            a, b, self.rho_target[k] = self._block(*blocks[k], self.rho_target[k])
+            out.extend(combine_gradients([g1], [g2], a, b))
+        # Whole-model statistics; the coefficients differ per block.
+        g11, g12, g22 = (sum(block[i] for block in blocks) for i in range(3))
+        self.record_stats(g11, g12, g22, float("nan"), float("nan"))
+        return out
 
     def state_dict(self):
-        """Return the target cosine."""
+        """Return the target cosine(s)."""
         return {"rho_target": self.rho_target}
 
     def load_state_dict(self, state):
-        """Restore the target cosine."""
-        self.rho_target = float(state["rho_target"])
+        """Restore the target cosine(s)."""
+        target = state["rho_target"]
+        self.rho_target = (
+            [float(t) for t in target] if isinstance(target, list) else float(target)
+        )
 
 
 class CAGradAligner(Aligner):

@@ -233,3 +233,28 @@ def test_get_aligner_rejects_unknown():
     with pytest.raises(ValueError, match="Unknown aligner"):
         get_aligner("adam")
     assert math.isclose(get_aligner(None).coefficients(1, 0, 1)[0], 0.5)
+
+
+def test_gradvac_per_parameter_blocks_match_reference_per_block():
+    rng = np.random.default_rng(7)
+    for variant in ("positive", "always"):
+        aligner = get_aligner(
+            "gradvac", beta=0.5, ema_update=variant, blocks="parameter"
+        )
+        targets = [0.0] * len(SHAPES)
+        for _ in range(8):
+            g1, g2 = random_grads(rng), random_grads(rng)
+            g2 = [-0.6 * a + 0.4 * b for a, b in zip(g1, g2)]
+            expected = []
+            for k, (a, b) in enumerate(zip(g1, g2)):
+                ref, rho = ref_gradvac(a.numpy().ravel(), b.numpy().ravel(), targets[k])
+                expected.append(ref)
+                if variant == "always" or rho > 0:
+                    targets[k] = 0.5 * targets[k] + 0.5 * rho
+            out = aligner.combine(clone(g1), clone(g2))
+            np.testing.assert_allclose(flat(out), np.concatenate(expected), atol=1e-10)
+            np.testing.assert_allclose(aligner.rho_target, targets, atol=1e-12)
+            assert aligner.last_stats["dot"] == pytest.approx(flat(g1) @ flat(g2))
+    restored = get_aligner("gradvac", blocks="parameter")
+    restored.load_state_dict(aligner.state_dict())
+    assert restored.rho_target == aligner.rho_target
