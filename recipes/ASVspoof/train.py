@@ -92,6 +92,8 @@ def dataio_prep(hparams):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    # Multi-GPU: torchrun --nproc_per_node=N train.py ... (no-op otherwise).
+    sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
