@@ -12,14 +12,16 @@ samples for every dual-path variant):
 (e) ``two_paths``: the two paths' forward/backward accumulated with no
     alignment (what (b) costs without the aligner).
 
-Each variant runs in its own process (so its peak resident memory can be read),
-after warm-up steps, and reports the median step time. The model is a small
+Step times are measured in one process with the variants interleaved step by
+step (each on its own copy of the model), so that drifts of the machine hit
+all of them alike; the median is reported. Peak resident memory is read from
+a separate process per variant. The model is a small
 wav2vec2-style transformer with random weights (no download), large enough
 that gradient buffers matter.
 
 Usage::
 
-    python benchmarks/dpda_step.py [--steps 8] [--batch 4] [--seconds 1.0]
+    python benchmarks/dpda_step.py [--steps 20] [--batch 4] [--seconds 1.0]
 """
 
 import argparse
@@ -190,47 +192,57 @@ def step_function(variant, model, batch):
     return run
 
 
-def measure(variant, steps, batch_size, seconds):
-    """Time ``steps`` steps of one variant in this process."""
+def peak_memory(variant, steps, batch_size, seconds):
+    """Peak resident memory of a process running only ``variant``."""
     model = build_model()
-    batch = make_batch(batch_size, seconds)
-    run = step_function(variant, model, batch)
-    for _ in range(2):  # warm-up
-        run()
-    times = []
+    run = step_function(variant, model, make_batch(batch_size, seconds))
     for _ in range(steps):
-        start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    n_params = sum(p.numel() for p in model.parameters())
     return {
-        "variant": variant,
-        "median_s": statistics.median(times),
-        "min_s": min(times),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "params": n_params,
+        "params": sum(p.numel() for p in model.parameters()),
     }
+
+
+def interleaved_times(steps, batch_size, seconds):
+    """Median step time of every variant, the variants run in turn."""
+    batch = make_batch(batch_size, seconds)
+    runs = {v: step_function(v, build_model(), batch) for v in VARIANTS}
+    for _ in range(2):  # warm-up
+        for run in runs.values():
+            run()
+    times = {v: [] for v in VARIANTS}
+    for _ in range(steps):
+        for variant, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[variant].append(time.perf_counter() - start)
+    return {v: (statistics.median(t), min(t)) for v, t in times.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        print(json.dumps(measure(args.variant, args.steps, args.batch, args.seconds)))
+        print(json.dumps(peak_memory(args.variant, 3, args.batch, args.seconds)))
         return
 
     results = {}
     for variant in VARIANTS:
         out = subprocess.run(
-            [sys.executable, __file__, f"--variant={variant}", f"--steps={args.steps}",
+            [sys.executable, __file__, f"--variant={variant}",
              f"--batch={args.batch}", f"--seconds={args.seconds}"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+    for variant, (median, fastest) in interleaved_times(
+        args.steps, args.batch, args.seconds
+    ).items():
+        results[variant].update(median_s=median, min_s=fastest)
 
     grad_mib = results["plain"]["params"] * 4 / 2**20
     print(
@@ -238,7 +250,7 @@ def main():
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"model {results['plain']['params'] / 1e6:.2f} M parameters "
         f"(one gradient = {grad_mib:.1f} MiB); batch {args.batch} x {args.seconds} s "
-        f"(2 x {args.batch} forward samples); median of {args.steps} steps"
+        f"(2 x {args.batch} forward samples); median of {args.steps} interleaved steps"
     )
     for variant in VARIANTS:
         r = results[variant]
