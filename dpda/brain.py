@@ -262,6 +262,16 @@ class DPDABrain(AntiSpoofBrain):
             raise ValueError(
                 f"ddp_align must be 'exact' or 'local', got {self.ddp_align!r}"
             )
+        if (
+            self.distributed_launch
+            and self.dpda_mode == "joint"
+            and self.ddp_align == "exact"
+        ):
+            # DDP synchronises one backward per forward; joint mode runs two.
+            raise ValueError(
+                "dpda_mode=joint under DDP needs ddp_align=local; use "
+                "dpda_mode=split for exact alignment of the global gradients"
+            )
         self.clean_grads = None
         self.epoch_align_stats = []
         if self.checkpointer is not None:
