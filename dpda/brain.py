@@ -22,6 +22,7 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.utils.distributed import ddp_all_reduce
 
 from dpda.alignment import get_aligner
 from dpda.metrics import compute_eer
@@ -391,8 +392,8 @@ def _all_reduce_mean(grads):
     world_size = torch.distributed.get_world_size()
     for grad in grads:
         if grad is not None:
-            torch.distributed.all_reduce(grad)
-            grad.div_(world_size)
+            # gloo has no AVG reduction: sum, then divide.
+            ddp_all_reduce(grad, torch.distributed.ReduceOp.SUM).div_(world_size)
 
 
 def _save_aligner(aligner, path):

@@ -52,12 +52,13 @@ def plot_alignment_stats(csv_path, png_path, window=25):
     steps = list(range(1, len(rows) + 1))
     cosine = [float(r["cosine"]) for r in rows]
     conflict = [int(r["conflict"]) for r in rows]
-    epochs = sorted({int(r["epoch"]) for r in rows})
-    per_epoch = [
-        sum(c for c, r in zip(conflict, rows) if int(r["epoch"]) == e)
-        / sum(1 for r in rows if int(r["epoch"]) == e)
-        for e in epochs
-    ]
+    steps_in, conflicts_in = {}, {}
+    for r, c in zip(rows, conflict):
+        epoch = int(r["epoch"])
+        steps_in[epoch] = steps_in.get(epoch, 0) + 1
+        conflicts_in[epoch] = conflicts_in.get(epoch, 0) + c
+    epochs = sorted(steps_in)
+    per_epoch = [conflicts_in[e] / steps_in[e] for e in epochs]
 
     plt = _pyplot()
     fig, (ax_cos, ax_rate) = plt.subplots(1, 2, figsize=(11, 3.8))
