@@ -15,6 +15,7 @@ Authors
 """
 
 import csv
+import functools
 import json
 import logging
 import os
@@ -22,9 +23,16 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.utils.checkpoints import (
+    average_checkpoints,
+    mark_as_loader,
+    mark_as_saver,
+    register_checkpoint_hooks,
+)
 from speechbrain.utils.distributed import ddp_all_reduce
 
 from dpda.alignment import get_aligner
+from dpda.checkpoints import RNGState
 from dpda.metrics import compute_eer
 
 logger = logging.getLogger(__name__)
@@ -72,6 +80,32 @@ def weighted_cross_entropy(logits, labels, class_weights):
     )
 
 
+def grads_are_finite(grads):
+    """Whether every gradient in ``grads`` is finite (one host sync).
+
+    Arguments
+    ---------
+    grads : list of torch.Tensor or None
+        Gradients; ``None`` entries are ignored.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> grads_are_finite([torch.ones(3), None])
+    True
+    >>> grads_are_finite([torch.ones(3), torch.tensor([float("nan")])])
+    False
+    """
+    present = [g for g in grads if g is not None]
+    if not present:
+        return True
+    norms = torch._foreach_norm(present)
+    return bool(torch.isfinite(torch.stack([n.float().cpu() for n in norms])).all())
+
+
 def write_scores(path, ids, scores):
     """Write an official ``UTT_ID SCORE`` score file atomically.
 
@@ -92,13 +126,24 @@ def write_scores(path, ids, scores):
     os.replace(tmp, path)
 
 
+@register_checkpoint_hooks
 class AntiSpoofBrain(sb.Brain):
     """Single-path training of a spoofing countermeasure.
 
     Expected hparams: ``model`` (in ``modules``), ``class_weights``,
     ``augment`` (a module ``(wavs, lengths) -> wavs``, or ``None`` for no
     augmentation), ``epoch_counter``, ``train_logger``, ``output_folder`` and
-    ``keep_checkpoints``.
+    ``keep_checkpoints``. Optional: ``avg_checkpoints`` (evaluate the average
+    of the k checkpoints with the lowest dev loss; default 1, the best one)
+    and ``max_nonfinite_steps`` (stop after that many consecutive optimizer
+    steps with non-finite gradients; default 10).
+
+    An optimizer step whose gradients are not finite (a NaN/inf loss or
+    gradient in any path) is skipped, counted (``skipped_steps`` in the train
+    log) and logged. Batches that the data pipeline emptied (every item bad,
+    in ``on_bad_audio: skip`` mode) arrive as ``None`` and are passed over.
+    The random generators and the epoch's partial statistics are
+    checkpointed, so an intra-epoch checkpoint resumes bitwise identically.
     """
 
     def __init__(self, *args, **kwargs):
@@ -107,6 +152,120 @@ class AntiSpoofBrain(sb.Brain):
         self.eval_set_name = "test"
         self.eval_results = {}
         self.train_stats = {}
+        self.skipped_steps = 0
+        self.consecutive_skips = 0
+        self.max_nonfinite_steps = getattr(self.hparams, "max_nonfinite_steps", 10)
+        self.eval_batch_losses = []
+        self.averaged_epochs = []
+        keep = getattr(self.hparams, "keep_checkpoints", None)
+        average = getattr(self.hparams, "avg_checkpoints", 1) or 1
+        if keep is not None and average > keep:
+            raise ValueError(
+                f"avg_checkpoints={average} needs keep_checkpoints >= {average}, "
+                f"got {keep}"
+            )
+        self.rng_state = RNGState()
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("rng", self.rng_state)
+
+    # -- checkpointed state --------------------------------------------------
+    def extra_state(self):
+        """Per-epoch state saved in intra-epoch checkpoints (override)."""
+        return {"skipped_steps": self.skipped_steps}
+
+    def load_extra_state(self, state):
+        """Restore what ``extra_state`` returned (override)."""
+        self.skipped_steps = state.get("skipped_steps", 0)
+
+    @mark_as_saver
+    def _save(self, path):
+        state = {
+            "step": self.step,
+            "avg_train_loss": float(self.avg_train_loss),
+            "optimizer_step": self.optimizer_step,
+            "extra": self.extra_state(),
+        }
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+
+    @mark_as_loader
+    def _recover(self, path, end_of_epoch):
+        del end_of_epoch
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+        self.step = state["step"]
+        self.avg_train_loss = state["avg_train_loss"]
+        self.optimizer_step = state["optimizer_step"]
+        self.load_extra_state(state.get("extra", {}))
+
+    # -- non-finite steps ------------------------------------------------------
+    def check_loss_isfinite(self, loss):
+        """Only report finiteness: non-finite steps are skipped and counted
+        in ``optimizers_step`` (the loss's NaN reaches the gradients)."""
+        return bool(torch.isfinite(loss))
+
+    def optimizers_step(self):
+        """Step unless the gradients are non-finite; count skipped steps."""
+        if self.scaler.is_enabled():
+            # GradScaler skips non-finite steps itself and lowers its scale.
+            scale = self.scaler.get_scale()
+            super().optimizers_step()
+            if self.scaler.get_scale() < scale:
+                self.optimizer_step -= 1
+                self.count_skipped_step("non-finite gradients (GradScaler)")
+            else:
+                self.consecutive_skips = 0
+            return
+        params = [p for p in self.modules.parameters() if p.requires_grad]
+        if not grads_are_finite([p.grad for p in params]):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.count_skipped_step("non-finite loss or gradients")
+            return
+        self.consecutive_skips = 0
+        super().optimizers_step()
+
+    def count_skipped_step(self, reason):
+        """Count and log a skipped optimizer step; stop if they repeat."""
+        self.skipped_steps += 1
+        self.consecutive_skips += 1
+        logger.warning(
+            "Skipped the optimizer step at epoch %s, batch %d: %s "
+            "(%d skipped this epoch, %d in a row)",
+            self.hparams.epoch_counter.current,
+            self.step,
+            reason,
+            self.skipped_steps,
+            self.consecutive_skips,
+        )
+        if self.consecutive_skips >= self.max_nonfinite_steps:
+            raise RuntimeError(
+                f"{self.consecutive_skips} consecutive optimizer steps had "
+                "non-finite losses or gradients; training stopped. The last "
+                f"checkpoint in {self.checkpointer.checkpoints_dir if self.checkpointer else '(none)'} "
+                "is intact: lower the learning rate, check the audio (the "
+                "on_bad_audio option) or train in fp32, then resume."
+            )
+
+    # -- batches -------------------------------------------------------------
+    def on_fit_batch_start(self, batch, should_step):
+        """Restore the generators of an intra-epoch checkpoint, if pending."""
+        self.rng_state.apply_pending()
+
+    def fit_batch(self, batch):
+        """Train on one batch; pass over a batch emptied by the pipeline."""
+        if batch is None:
+            logger.warning("Batch %d held no readable audio; skipped", self.step)
+            return torch.tensor(float(self.avg_train_loss))
+        return super().fit_batch(batch)
+
+    def evaluate_batch(self, batch, stage):
+        """Score one batch; pass over a batch emptied by the pipeline."""
+        if batch is None:
+            losses = self.eval_batch_losses
+            return torch.tensor(sum(losses) / len(losses) if losses else 0.0)
+        loss = super().evaluate_batch(batch, stage)
+        self.eval_batch_losses.append(float(loss))
+        return loss
 
     # -- forward and loss -------------------------------------------------
     def augment(self, wavs, lens):
@@ -143,11 +302,15 @@ class AntiSpoofBrain(sb.Brain):
 
     # -- stages ------------------------------------------------------------
     def on_stage_start(self, stage, epoch=None):
-        """Reset the score stores."""
+        """Reset the score stores and, for training, the epoch's counters."""
         self.trial_ids, self.trial_scores, self.trial_labels = [], [], []
+        self.eval_batch_losses = []
+        if stage == sb.Stage.TRAIN and self.step == 0:
+            # Not when resuming mid-epoch: the counters were restored.
+            self.skipped_steps = 0
 
     def trial_eer(self):
-        """EER of the scores gathered in this stage."""
+        """EER and its threshold for the scores gathered in this stage."""
         bona = [
             s
             for s, y in zip(self.trial_scores, self.trial_labels)
@@ -158,14 +321,18 @@ class AntiSpoofBrain(sb.Brain):
             for s, y in zip(self.trial_scores, self.trial_labels)
             if y != BONAFIDE_INDEX
         ]
-        return compute_eer(bona, spoof)[0]
+        return compute_eer(bona, spoof)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log, checkpoint on dev loss, stop early, write score files."""
         if stage == sb.Stage.TRAIN:
-            self.train_stats = {"loss": stage_loss, **self.train_epoch_stats(epoch)}
+            self.train_stats = {
+                "loss": stage_loss,
+                **self.train_epoch_stats(epoch),
+                "skipped_steps": self.skipped_steps,
+            }
             return
-        eer = self.trial_eer()
+        eer, threshold = self.trial_eer()
         if stage == sb.Stage.VALID:
             counter = self.hparams.epoch_counter
             if hasattr(counter, "update_metric"):
@@ -177,7 +344,7 @@ class AntiSpoofBrain(sb.Brain):
                 valid_stats={"loss": stage_loss, "EER": eer * 100},
             )
             self.checkpointer.save_and_keep_only(
-                meta={"loss": stage_loss, "EER": eer * 100},
+                meta={"loss": stage_loss, "EER": eer * 100, "epoch": epoch},
                 min_keys=["loss"],
                 num_to_keep=self.hparams.keep_checkpoints,
             )
@@ -190,6 +357,7 @@ class AntiSpoofBrain(sb.Brain):
             n_bona = sum(y == BONAFIDE_INDEX for y in self.trial_labels)
             self.eval_results[name] = {
                 "EER": eer * 100,
+                "threshold": threshold,
                 "loss": stage_loss,
                 "trials": len(self.trial_ids),
                 "bonafide": n_bona,
@@ -208,8 +376,44 @@ class AntiSpoofBrain(sb.Brain):
         """Extra training statistics for the train log (override)."""
         return {}
 
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Load the best checkpoint, or the average of the ``avg_checkpoints`` best.
+
+        The average weighs each of the k checkpoints with the lowest dev loss
+        exactly once (the paper's code counts the best one twice and drops
+        the fifth).
+        """
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        k = int(getattr(self.hparams, "avg_checkpoints", 1) or 1)
+        self.averaged_epochs = []
+        if self.checkpointer is None or k <= 1:
+            return
+        ckpts = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=k
+        )
+        if not ckpts:
+            return
+        averaged = average_checkpoints(
+            ckpts,
+            "model",
+            parameter_loader=functools.partial(torch.load, weights_only=True),
+        )
+        model = self.checkpointer.recoverables["model"]
+        model.load_state_dict(averaged, strict=True)
+        self.averaged_epochs = [c.meta.get("epoch") for c in ckpts]
+        logger.info(
+            "Evaluating the average of %d checkpoints (dev loss %s)",
+            len(ckpts),
+            ", ".join(
+                f"{c.meta.get(min_key or max_key, float('nan')):.4f}" for c in ckpts
+            ),
+        )
+
     def evaluate_set(self, name, dataset, loader_kwargs=None):
         """Score one evaluation set with the best checkpoint (lowest dev loss).
+
+        With ``avg_checkpoints`` k > 1 in the hparams, the average of the k
+        best checkpoints is scored instead.
 
         Arguments
         ---------
@@ -227,7 +431,10 @@ class AntiSpoofBrain(sb.Brain):
         """
         self.eval_set_name = name
         self.evaluate(dataset, min_key="loss", test_loader_kwargs=loader_kwargs or {})
-        return self.eval_results[name]
+        result = self.eval_results[name]
+        if self.averaged_epochs:
+            result["averaged_epochs"] = self.averaged_epochs
+        return result
 
 
 class DPDABrain(AntiSpoofBrain):
@@ -301,6 +508,8 @@ class DPDABrain(AntiSpoofBrain):
 
     def fit_batch(self, batch):
         """Train on one batch through the clean and the augmented path."""
+        if batch is None:
+            return super().fit_batch(batch)
         should_step = (self.step % self.grad_accumulation_factor) == 0
         self.on_fit_batch_start(batch, should_step)
         batch = batch.to(self.device)
@@ -341,12 +550,17 @@ class DPDABrain(AntiSpoofBrain):
                 self._backward(loss_aug)
 
         if should_step:
-            combined = self.aligner.combine(self.clean_grads, [p.grad for p in params])
-            if self.ddp_align == "local" and self.distributed_launch:
-                _all_reduce_mean(combined)
-            self._swap_grads(params, combined)
+            aug_grads = [p.grad for p in params]
+            if grads_are_finite(self.clean_grads) and grads_are_finite(aug_grads):
+                combined = self.aligner.combine(self.clean_grads, aug_grads)
+                if self.ddp_align == "local" and self.distributed_launch:
+                    _all_reduce_mean(combined)
+                self._swap_grads(params, combined)
+                self.record_alignment()
+            # Otherwise the aligner (and its state) never sees the non-finite
+            # gradients: they stay in .grad and optimizers_step skips the step
+            # (GradScaler, when enabled, also lowers its scale).
             self.clean_grads = None
-            self.record_alignment()
             self.optimizers_step()
 
         loss = 0.5 * (loss_clean.detach() + loss_aug.detach())
@@ -364,8 +578,18 @@ class DPDABrain(AntiSpoofBrain):
     def on_stage_start(self, stage, epoch=None):
         """Reset the score stores and the epoch's alignment statistics."""
         super().on_stage_start(stage, epoch)
-        if stage == sb.Stage.TRAIN:
+        if stage == sb.Stage.TRAIN and self.step == 0:
+            # Not when resuming mid-epoch: the rows were restored.
             self.epoch_align_stats = []
+
+    def extra_state(self):
+        """Add the epoch's alignment rows to the intra-epoch checkpoints."""
+        return {**super().extra_state(), "align_stats": self.epoch_align_stats}
+
+    def load_extra_state(self, state):
+        """Restore the epoch's alignment rows."""
+        super().load_extra_state(state)
+        self.epoch_align_stats = state.get("align_stats", [])
 
     def train_epoch_stats(self, epoch):
         """Conflict rate and mean cosine of the epoch; rows to the CSV."""

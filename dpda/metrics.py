@@ -2,11 +2,16 @@
 
 Bona fide is the positive class and a higher score means "more bona fide".
 This module imports neither SpeechBrain nor the rest of ``dpda``, so it can be
-used on any score file.
+used on any score file: EER and DET (:func:`compute_eer`), the ASVspoof
+2019/2021 LA min t-DCF (:func:`compute_min_tdcf`, with the ASV error rates
+from :func:`asv_error_rates`), per-condition tables (:func:`summarize`,
+:func:`format_table`) and score files (:func:`read_score_file`).
 
 Authors
  * dpda contributors 2026
 """
+
+import re
 
 import numpy as np
 
@@ -106,3 +111,491 @@ def compute_eer(bona_scores, spoof_scores):
     min_index = int(np.argmin(abs_diffs))
     eer = float(np.mean((frr[min_index], far[min_index])))
     return eer, float(thresholds[min_index])
+
+
+# ASVspoof 2019/2021 LA t-DCF cost model (2021 evaluation plan).
+ASVSPOOF_COST_MODEL = {
+    "Pspoof": 0.05,  # prior of a spoofing attack
+    "Ptar": (1 - 0.05) * 0.99,  # prior of a target speaker
+    "Pnon": (1 - 0.05) * 0.01,  # prior of a zero-effort non-target speaker
+    "Cmiss": 1,  # tandem system rejects a target speaker
+    "Cfa": 10,  # tandem system accepts a non-target speaker
+    "Cfa_spoof": 10,  # tandem system accepts a spoof
+}
+
+# Values that bona fide trials carry in a spoof-only condition column
+# (``-`` in the 2019 protocols, ``bonafide`` in the 2021 keys).
+BONAFIDE_PLACEHOLDERS = ("-", "bonafide")
+POOLED = "pooled"
+
+
+def _check_probability(name, value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a probability in [0, 1], got {value!r}"
+        ) from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return value
+
+
+def _check_cost_model(cost_model):
+    if cost_model is None:
+        return ASVSPOOF_COST_MODEL
+    missing = set(ASVSPOOF_COST_MODEL) - set(cost_model)
+    if missing:
+        raise ValueError(f"cost_model lacks {sorted(missing)}")
+    priors = [float(cost_model[k]) for k in ("Ptar", "Pnon", "Pspoof")]
+    if min(priors) < 0 or abs(sum(priors) - 1) > 1e-10:
+        raise ValueError(
+            f"cost_model priors Ptar, Pnon, Pspoof must be >= 0 and sum to 1, got {priors}"
+        )
+    costs = [float(cost_model[k]) for k in ("Cmiss", "Cfa", "Cfa_spoof")]
+    if min(costs) < 0:
+        raise ValueError(
+            f"cost_model costs Cmiss, Cfa, Cfa_spoof must be >= 0: {costs}"
+        )
+    return cost_model
+
+
+def tdcf_coefficients(Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None):
+    """Coefficients of the ASVspoof 2021 t-DCF for a fixed ASV system ("C012").
+
+    ``tDCF(t) = C0 + C1 Pmiss_cm(t) + C2 Pfa_cm(t)`` with
+    ``C0 = Ptar Cmiss Pmiss_asv + Pnon Cfa Pfa_asv``, ``C1 = Ptar Cmiss - C0``
+    and ``C2 = Pspoof Cfa_spoof Pfa_spoof_asv``.
+
+    Arguments
+    ---------
+    Pfa_asv : float
+        False acceptance rate of non-target speakers by the ASV system.
+    Pmiss_asv : float
+        Miss rate of target speakers by the ASV system.
+    Pfa_spoof_asv : float
+        Acceptance rate of spoofs by the ASV system.
+    cost_model : dict, optional
+        Keys of :data:`ASVSPOOF_COST_MODEL` (the default).
+
+    Returns
+    -------
+    C0, C1, C2 : float
+        The coefficients.
+
+    Raises
+    ------
+    ValueError
+        On a rate outside [0, 1], an invalid cost model, or when ``C1`` or
+        ``C2`` is not positive: the normalised t-DCF is then degenerate (the
+        ASV system alone decides everything, so no CM can help or hurt).
+
+    Example
+    -------
+    >>> c0, c1, c2 = tdcf_coefficients(0.01, 0.01, 0.5)
+    >>> round(c0, 6), round(c1, 6), round(c2, 6)
+    (0.010355, 0.930145, 0.25)
+    """
+    Pfa_asv = _check_probability("Pfa_asv", Pfa_asv)
+    Pmiss_asv = _check_probability("Pmiss_asv", Pmiss_asv)
+    Pfa_spoof_asv = _check_probability("Pfa_spoof_asv", Pfa_spoof_asv)
+    cm = _check_cost_model(cost_model)
+    c0 = cm["Ptar"] * cm["Cmiss"] * Pmiss_asv + cm["Pnon"] * cm["Cfa"] * Pfa_asv
+    c1 = cm["Ptar"] * cm["Cmiss"] - c0
+    c2 = cm["Pspoof"] * cm["Cfa_spoof"] * Pfa_spoof_asv
+    if c1 <= 0 or c2 <= 0:
+        raise ValueError(
+            f"degenerate t-DCF cost model: C1 = {c1:g} and C2 = {c2:g} must be "
+            "positive (check the ASV error rates: C2 = 0 means the ASV system "
+            "rejects every spoof)"
+        )
+    return float(c0), float(c1), float(c2)
+
+
+def compute_tdcf_curve(
+    bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None
+):
+    """Normalised t-DCF of a countermeasure at every DET threshold.
+
+    The CM miss and false-alarm rates are those of :func:`compute_det_curve`
+    (a trial is accepted as bona fide when its score is strictly greater than
+    the threshold); the curve is normalised by ``C0 + min(C1, C2)``, the
+    cost of the better of the two trivial CMs. O(N log N).
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        CM scores of the bona fide trials (higher = more bona fide).
+    spoof_scores : array_like
+        CM scores of the spoofed trials.
+    Pfa_asv : float
+        False acceptance rate of non-target speakers by the ASV system.
+    Pmiss_asv : float
+        Miss rate of target speakers by the ASV system.
+    Pfa_spoof_asv : float
+        Acceptance rate of spoofs by the ASV system.
+    cost_model : dict, optional
+        Defaults to :data:`ASVSPOOF_COST_MODEL`.
+
+    Returns
+    -------
+    tdcf_norm : numpy.ndarray
+        Normalised t-DCF at each threshold.
+    thresholds : numpy.ndarray
+        The thresholds of :func:`compute_det_curve`.
+
+    Example
+    -------
+    >>> tdcf, thr = compute_tdcf_curve([2.0, 3.0], [0.0, 1.0], 0.01, 0.01, 0.5)
+    >>> tdcf.round(4).tolist(), thr.tolist()
+    ([1.0, 0.5199, 0.0398, 1.8261, 3.6124], [-0.001, 0.0, 1.0, 2.0, 3.0])
+    """
+    c0, c1, c2 = tdcf_coefficients(Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model)
+    pmiss_cm, pfa_cm, thresholds = compute_det_curve(bona_scores, spoof_scores)
+    tdcf = c0 + c1 * pmiss_cm + c2 * pfa_cm
+    return tdcf / (c0 + min(c1, c2)), thresholds
+
+
+def compute_min_tdcf(
+    bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None
+):
+    """Minimum normalised t-DCF (ASVspoof 2019/2021 LA) and its threshold.
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        CM scores of the bona fide trials (higher = more bona fide).
+    spoof_scores : array_like
+        CM scores of the spoofed trials.
+    Pfa_asv : float
+        False acceptance rate of non-target speakers by the ASV system.
+    Pmiss_asv : float
+        Miss rate of target speakers by the ASV system.
+    Pfa_spoof_asv : float
+        Acceptance rate of spoofs by the ASV system.
+    cost_model : dict, optional
+        Defaults to :data:`ASVSPOOF_COST_MODEL`.
+
+    Returns
+    -------
+    min_tdcf : float
+        The minimum of the normalised t-DCF curve; 1 is the cost of the
+        better trivial CM (accept all or reject all), below 1 the CM helps.
+    threshold : float
+        A threshold reaching it (accept as bona fide when score > threshold).
+
+    Example
+    -------
+    >>> # A perfect CM leaves only the ASV system's own cost C0.
+    >>> m, thr = compute_min_tdcf([2.0, 3.0], [0.0, 1.0], 0.01, 0.01, 0.5)
+    >>> round(m, 6), thr
+    (0.039773, 1.0)
+    """
+    tdcf_norm, thresholds = compute_tdcf_curve(
+        bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model
+    )
+    best = int(np.argmin(tdcf_norm))
+    return float(tdcf_norm[best]), float(thresholds[best])
+
+
+def asv_error_rates(tar_scores, non_scores, spoof_scores):
+    """Error rates of an ASV system at its EER threshold, for the t-DCF.
+
+    As in the ASVspoof 2021 evaluation package: the threshold is the EER
+    threshold of target against non-target trials, and a trial is accepted
+    by the ASV system when its score is ``>=`` that threshold. (The EER point
+    itself accepts scores ``>`` it, so trials scoring exactly the threshold
+    count as accepted here; kept so that the figures match the official
+    ones.)
+
+    Arguments
+    ---------
+    tar_scores : array_like
+        ASV scores of bona fide target-speaker trials.
+    non_scores : array_like
+        ASV scores of bona fide non-target (zero-effort impostor) trials.
+    spoof_scores : array_like
+        ASV scores of spoofed trials of the target speakers.
+
+    Returns
+    -------
+    Pfa_asv : float
+        Fraction of non-target trials accepted.
+    Pmiss_asv : float
+        Fraction of target trials rejected.
+    Pfa_spoof_asv : float
+        Fraction of spoofed trials accepted.
+    threshold : float
+        The ASV threshold.
+
+    Example
+    -------
+    >>> asv_error_rates([3.0, 4.0, 5.0], [0.0, 1.0, 3.5], [2.0, 4.5])
+    (0.3333333333333333, 0.0, 0.5, 3.0)
+    """
+    tar = np.asarray(tar_scores, dtype=np.float64).ravel()
+    non = np.asarray(non_scores, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
+    if spoof.size == 0:
+        raise ValueError("asv_error_rates needs ASV scores of spoofed trials")
+    if not np.isfinite(spoof).all():
+        raise ValueError("Spoof ASV scores contain NaN or inf")
+    _, threshold = compute_eer(tar, non)
+    pfa = float(np.mean(non >= threshold))
+    pmiss = float(np.mean(tar < threshold))
+    pfa_spoof = float(np.mean(spoof >= threshold))
+    return pfa, pmiss, pfa_spoof, threshold
+
+
+def _natural_key(value):
+    # Digit runs compare as numbers (A7 < A10); split() keeps str/int positions
+    # aligned, so tuples never compare an int with a str.
+    parts = re.split(r"(\d+)", str(value))
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def summarize(trials, group_by, factor_type="auto"):
+    """EER per condition, in the way of the ASVspoof result tables.
+
+    Arguments
+    ---------
+    trials : list of dict
+        Each with ``score`` (float, higher = more bona fide), ``label``
+        (``bonafide`` or ``spoof``) and the condition key ``group_by``.
+    group_by : str
+        The condition, e.g. ``attack``, ``codec``, ``transmission``,
+        ``compression``, ``vocoder``.
+    factor_type : str
+        ``"spoof"``: the condition only describes spoofs (attack, vocoder):
+        each value's EER uses ALL bona fide trials against that value's
+        spoofs, and bona fide trials get no row of their own.
+        ``"both"``: the condition applies to both classes (codec,
+        transmission, compression): each value uses the bona fide and spoofed
+        trials of that value.
+        ``"auto"`` (default): ``"spoof"`` when every bona fide trial carries a
+        placeholder value (``-`` or ``bonafide``), else ``"both"``.
+
+    Returns
+    -------
+    list of dict
+        One row per value (natural order), then a ``pooled`` row over all
+        trials: ``{group_by: value, "trials": n, "bonafide": nb, "spoof": ns,
+        "EER": percent}``; the EER is NaN when a class is absent.
+
+    Example
+    -------
+    >>> trials = [
+    ...     {"score": 2.0, "label": "bonafide", "attack": "-"},
+    ...     {"score": 0.5, "label": "bonafide", "attack": "-"},
+    ...     {"score": 1.0, "label": "spoof", "attack": "A07"},
+    ...     {"score": -1.0, "label": "spoof", "attack": "A08"},
+    ... ]
+    >>> for row in summarize(trials, "attack"):
+    ...     print(row)
+    {'attack': 'A07', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 75.0}
+    {'attack': 'A08', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 0.0}
+    {'attack': 'pooled', 'trials': 4, 'bonafide': 2, 'spoof': 2, 'EER': 50.0}
+    """
+    if factor_type not in ("auto", "spoof", "both"):
+        raise ValueError(
+            f"factor_type must be 'auto', 'spoof' or 'both', got {factor_type!r}"
+        )
+    scores = np.empty(len(trials), dtype=np.float64)
+    is_bona = np.empty(len(trials), dtype=bool)
+    values = []
+    for i, trial in enumerate(trials):
+        where = f"trial {i} ({trial.get('id', 'no id')})"
+        if trial.get("label") not in ("bonafide", "spoof"):
+            raise ValueError(
+                f"{where}: label must be 'bonafide' or 'spoof', got {trial.get('label')!r}"
+            )
+        if group_by not in trial:
+            raise ValueError(f"{where}: no {group_by!r} key")
+        scores[i] = float(trial["score"])
+        is_bona[i] = trial["label"] == "bonafide"
+        values.append(str(trial[group_by]))
+    if not np.isfinite(scores).all():
+        raise ValueError("Scores contain NaN or inf; cannot compute the EER")
+    values = np.asarray(values, dtype=object)
+    if factor_type == "auto":
+        bona_values = set(values[is_bona])
+        factor_type = "spoof" if bona_values <= set(BONAFIDE_PLACEHOLDERS) else "both"
+
+    def row(value, bona, spoof):
+        eer = 100 * compute_eer(bona, spoof)[0] if bona.size and spoof.size else np.nan
+        return {
+            group_by: value,
+            "trials": int(bona.size + spoof.size),
+            "bonafide": int(bona.size),
+            "spoof": int(spoof.size),
+            "EER": float(eer),
+        }
+
+    all_bona, all_spoof = scores[is_bona], scores[~is_bona]
+    rows = []
+    if factor_type == "spoof":
+        for value in sorted(set(values[~is_bona]), key=_natural_key):
+            rows.append(row(value, all_bona, scores[~is_bona & (values == value)]))
+    else:
+        for value in sorted(set(values), key=_natural_key):
+            selected = values == value
+            rows.append(
+                row(value, scores[is_bona & selected], scores[~is_bona & selected])
+            )
+    rows.append(row(POOLED, all_bona, all_spoof))
+    return rows
+
+
+def format_table(rows, columns=None, floatfmt=".2f"):
+    """Render rows (dicts) as a Markdown table.
+
+    Arguments
+    ---------
+    rows : list of dict
+        E.g. the output of :func:`summarize`.
+    columns : list of str, optional
+        Columns in order; by default every key, in order of first appearance.
+    floatfmt : str
+        Format spec of floats; NaN prints as ``n/a``.
+
+    Returns
+    -------
+    str
+        The table, one line per row, without a trailing newline.
+
+    Example
+    -------
+    >>> print(format_table([{"attack": "A07", "EER": 1.234}, {"attack": "pooled", "EER": float("nan")}]))
+    | attack | EER |
+    | --- | ---: |
+    | A07 | 1.23 |
+    | pooled | n/a |
+    """
+    if columns is None:
+        columns = list(dict.fromkeys(key for r in rows for key in r))
+
+    def cell(value):
+        if isinstance(value, (bool, np.bool_)) or value is None:
+            return str(value)
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        if isinstance(value, (float, np.floating)):
+            return "n/a" if np.isnan(value) else format(float(value), floatfmt)
+        return str(value).replace("|", "\\|")
+
+    def numeric(column):
+        present = [r[column] for r in rows if column in r]
+        return bool(present) and all(
+            isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_))
+            for v in present
+        )
+
+    lines = [
+        "| " + " | ".join(str(c) for c in columns) + " |",
+        "| " + " | ".join("---:" if numeric(c) else "---" for c in columns) + " |",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def read_score_file(path):
+    """Read a score file of ``UTT_ID SCORE`` lines, strictly.
+
+    Blank lines and surrounding whitespace are tolerated; anything else that
+    is not exactly an id and a finite number is an error.
+
+    Arguments
+    ---------
+    path : str
+        The score file.
+
+    Returns
+    -------
+    dict
+        ``{utt_id: score}`` in file order.
+
+    Raises
+    ------
+    ValueError
+        On a malformed line, a non-finite score or a duplicate id, naming the
+        file and the line; or when the file holds no score.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "scores.txt")
+    >>> _ = open(path, "w").write("LA_E_1 1.5\\nLA_E_2 -0.25\\n")
+    >>> read_score_file(path)
+    {'LA_E_1': 1.5, 'LA_E_2': -0.25}
+    """
+    scores, first_seen = {}, {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}:{lineno}"
+            if len(fields) != 2:
+                raise ValueError(
+                    f"{where}: expected 2 fields 'UTT_ID SCORE', got "
+                    f"{len(fields)}: {line.strip()!r}"
+                )
+            utt_id, text = fields
+            try:
+                score = float(text)
+            except ValueError:
+                raise ValueError(f"{where}: score {text!r} is not a number") from None
+            if not np.isfinite(score):
+                raise ValueError(f"{where}: score {text!r} is not finite")
+            if utt_id in scores:
+                raise ValueError(
+                    f"{where}: duplicate id {utt_id!r} (first on line {first_seen[utt_id]})"
+                )
+            first_seen[utt_id] = lineno
+            scores[utt_id] = score
+    if not scores:
+        raise ValueError(f"{path}: no scores found")
+    return scores
+
+
+def scores_to_trials(scores, entries):
+    """Join scores with manifest entries into the trials of :func:`summarize`.
+
+    Arguments
+    ---------
+    scores : dict
+        ``{utt_id: score}``, e.g. from :func:`read_score_file`; scores of ids
+        absent from ``entries`` are ignored (a full score file evaluated on
+        one subset).
+    entries : dict
+        ``{utt_id: {"label": ..., <conditions>...}}``, e.g. a manifest.
+
+    Returns
+    -------
+    list of dict
+        ``{"id", "score", <every entry field but wav>}`` in ``entries`` order.
+
+    Raises
+    ------
+    ValueError
+        When some entries have no score (the count and the first ids named).
+
+    Example
+    -------
+    >>> scores_to_trials({"a": 1.0, "z": 0.0}, {"a": {"wav": "x.flac", "label": "spoof"}})
+    [{'id': 'a', 'score': 1.0, 'label': 'spoof'}]
+    """
+    missing = [utt_id for utt_id in entries if utt_id not in scores]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of {len(entries)} trials have no score, e.g. "
+            + ", ".join(missing[:5])
+        )
+    trials = []
+    for utt_id, entry in entries.items():
+        trial = {"id": utt_id, "score": float(scores[utt_id])}
+        trial.update((k, v) for k, v in entry.items() if k != "wav")
+        trials.append(trial)
+    return trials

@@ -6,6 +6,13 @@ Authors
 
 import csv
 import os
+from statistics import NormalDist
+
+import numpy as np
+
+from dpda.metrics import compute_det_curve, compute_eer
+
+DET_TICKS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 
 
 def _pyplot():
@@ -87,3 +94,149 @@ def _running_mean(values, window):
             total -= values[i - window]
         out.append(total / min(i + 1, window))
     return out
+
+
+def _probit(p):
+    # Rates of exactly 0 or 1 have no normal deviate: clip them just outside
+    # the plotted range instead of producing inf.
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.vectorize(NormalDist().inv_cdf, otypes=[float])(p)
+
+
+def _save(fig, plt, png_path):
+    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return png_path
+
+
+def plot_det_curve(curves, png_path, title=None):
+    """Plot DET curves on normal-deviate axes, with each EER point marked.
+
+    Arguments
+    ---------
+    curves : dict
+        ``{label: (bona_scores, spoof_scores)}``, one curve per system or
+        condition (higher score = more bona fide).
+    png_path : str
+        Destination of the figure.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    str
+        ``png_path``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "det.png")
+    >>> plot_det_curve({"cm": ([1.0, 2.0, 0.4], [0.0, 0.5, -1.0])}, path) == path
+    True
+    """
+    if not curves:
+        raise ValueError("plot_det_curve needs at least one curve")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    for label, (bona, spoof) in curves.items():
+        frr, far, _ = compute_det_curve(bona, spoof)
+        eer, _ = compute_eer(bona, spoof)
+        (line,) = ax.plot(
+            _probit(far), _probit(frr), lw=1.5, label=f"{label} (EER {100 * eer:.2f}%)"
+        )
+        ax.plot(*_probit([eer, eer]), "o", color=line.get_color(), ms=5)
+    ticks = _probit(DET_TICKS)
+    tick_labels = [f"{100 * t:g}" for t in DET_TICKS]
+    lims = _probit([0.0005, 0.5])
+    ax.plot(lims, lims, color="0.6", lw=0.8, ls="--")
+    ax.set_xticks(ticks, tick_labels)
+    ax.set_yticks(ticks, tick_labels)
+    ax.set_xlim(*lims)
+    ax.set_ylim(*lims)
+    ax.set_xlabel("spoof accepted: false acceptance rate (%)")
+    ax.set_ylabel("bona fide rejected: false rejection rate (%)")
+    ax.grid(True, lw=0.4, alpha=0.6)
+    ax.legend(loc="upper right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, plt, png_path)
+
+
+def plot_score_histograms(
+    bona_scores, spoof_scores, png_path, threshold=None, title=None, density=True
+):
+    """Overlay the score histograms of both classes, with a threshold line.
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        Scores of the bona fide trials.
+    spoof_scores : array_like
+        Scores of the spoofed trials.
+    png_path : str
+        Destination of the figure.
+    threshold : float, optional
+        A decision threshold to draw (e.g. the EER threshold).
+    title : str, optional
+        Figure title.
+    density : bool
+        Normalise each histogram to unit area, so that a class outnumbered
+        nine to one (ASVspoof bona fide) stays visible.
+
+    Returns
+    -------
+    str
+        ``png_path``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "hist.png")
+    >>> plot_score_histograms([1.0, 2.0], [0.0, -1.0], path, threshold=0.5) == path
+    True
+    """
+    classes = {
+        "bona fide": np.asarray(bona_scores, dtype=np.float64).ravel(),
+        "spoof": np.asarray(spoof_scores, dtype=np.float64).ravel(),
+    }
+    # Non-finite scores cannot be binned: they are counted in the legend. Finite
+    # ones beyond +-1e300 are drawn at that edge (wider axes overflow).
+    finite = {
+        name: np.clip(s[np.isfinite(s)], -1e300, 1e300) for name, s in classes.items()
+    }
+    pooled = np.concatenate(list(finite.values()))
+    if pooled.size == 0:
+        raise ValueError("plot_score_histograms needs at least one finite score")
+    low, high = float(pooled.min()), float(pooled.max())
+    if low == high:  # all scores tied: one unit-wide bin around them
+        bins = np.array([low - 0.5, high + 0.5])
+    else:
+        bins = np.linspace(low, high, 61)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name, scores in finite.items():
+        dropped = classes[name].size - scores.size
+        label = f"{name} ({scores.size})"
+        if dropped:
+            label += f", {dropped} non-finite not shown"
+        # An empty class keeps its legend entry; its density would be 0/0.
+        ax.hist(
+            scores,
+            bins=bins,
+            alpha=0.55,
+            label=label,
+            density=density and scores.size > 0,
+        )
+    if threshold is not None and np.isfinite(threshold):
+        ax.axvline(
+            threshold, color="k", lw=1.0, ls="--", label=f"threshold {threshold:.3g}"
+        )
+    ax.set_xlabel("score (higher = more bona fide)")
+    ax.set_ylabel("density" if density else "trials")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, plt, png_path)

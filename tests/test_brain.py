@@ -252,4 +252,108 @@ def test_non_finite_augmented_path_skips_the_step_under_grad_scaler(tmp_path):
     run_steps(brain, [make_batch(4)])
     np.testing.assert_array_equal(param_delta(model, before), 0.0)
     assert brain.scaler.get_scale() == 2.0**11  # the scaler backed off
-    assert brain.nonfinite_count == 1
+    assert brain.skipped_steps == 1 and brain.optimizer_step == 0
+    assert brain.epoch_align_stats == []  # the aligner never saw the step
+
+
+class NaNPathBrain(DPDABrain):
+    """Makes the augmented path's loss NaN on chosen calls."""
+
+    bad_calls = ()
+
+    def path_loss(self, logits, batch):
+        loss = super().path_loss(logits, batch)
+        self._calls = getattr(self, "_calls", 0) + 1
+        return loss * float("nan") if self._calls in self.bad_calls else loss
+
+
+def test_non_finite_path_skips_step_without_touching_aligner_state(tmp_path):
+    model = make_model(seed=4)
+    brain = make_brain(NaNPathBrain, model, tmp_path, aligner="gradvac")
+    brain.bad_calls = (4,)  # the augmented path of the second step
+    run_steps(brain, [make_batch(1)])
+    rho = brain.aligner.state_dict()
+    after_first = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [make_batch(2)])
+    np.testing.assert_array_equal(param_delta(model, after_first), 0.0)
+    assert brain.aligner.state_dict() == rho
+    assert brain.skipped_steps == 1 and brain.optimizer_step == 1
+    assert len(brain.epoch_align_stats) == 1
+    # The next good step trains again and is not counted as skipped.
+    run_steps(brain, [make_batch(3)])
+    assert np.abs(param_delta(model, after_first)).max() > 0
+    assert brain.consecutive_skips == 0 and brain.skipped_steps == 1
+
+
+def test_repeated_non_finite_steps_stop_training_with_a_clear_message(tmp_path):
+    model = make_model(seed=5)
+    brain = make_brain(NaNPathBrain, model, tmp_path, aligner="pcgrad")
+    brain.bad_calls = tuple(range(1, 100))
+    brain.max_nonfinite_steps = 3
+    run_steps(brain, [make_batch(1), make_batch(2)])
+    with pytest.raises(RuntimeError, match="3 consecutive optimizer steps"):
+        run_steps(brain, [make_batch(3)])
+
+
+def test_baseline_skips_a_nan_loss_step(tmp_path):
+    class NaNBrain(AntiSpoofBrain):
+        def path_loss(self, logits, batch):
+            return super().path_loss(logits, batch) * float("nan")
+
+    model = make_model(seed=6)
+    brain = make_brain(NaNBrain, model, tmp_path)
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [make_batch(1)])
+    np.testing.assert_array_equal(param_delta(model, before), 0.0)
+    assert brain.skipped_steps == 1
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("cls", [AntiSpoofBrain, DPDABrain])
+def test_empty_batch_from_skipping_pipeline_is_passed_over(tmp_path, cls):
+    model = make_model(seed=7)
+    brain = make_brain(cls, model, tmp_path, aligner="pcgrad")
+    brain.avg_train_loss = 0.25
+    before = flat([p.detach() for p in model.parameters()])
+    brain.step += 1
+    assert brain.fit_batch(None).item() == 0.25
+    np.testing.assert_array_equal(param_delta(model, before), 0.0)
+
+
+def test_checkpoint_average_weighs_each_of_the_k_best_once(tmp_path):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    model = make_model(seed=8)
+    checkpointer = Checkpointer(str(tmp_path / "save"), {"model": model})
+    # Checkpoints with parameters all equal to `value`; dev losses in order.
+    for value, loss in ((1.0, 0.5), (2.0, 0.1), (4.0, 0.9), (8.0, 0.2), (16.0, 0.3)):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(value)
+        checkpointer.save_checkpoint(meta={"loss": loss, "epoch": value})
+    brain = make_brain(AntiSpoofBrain, model, tmp_path)
+    brain.checkpointer = checkpointer
+    brain.hparams.avg_checkpoints = 3
+    brain.on_evaluate_start(min_key="loss")
+    # The three lowest losses: 0.1 (2.0), 0.2 (8.0), 0.3 (16.0).
+    for p in model.parameters():
+        torch.testing.assert_close(p.detach(), torch.full_like(p, 26.0 / 3))
+    assert sorted(brain.averaged_epochs) == [2.0, 8.0, 16.0]
+    brain.hparams.avg_checkpoints = 1
+    brain.on_evaluate_start(min_key="loss")  # plain best checkpoint
+    for p in model.parameters():
+        torch.testing.assert_close(p.detach(), torch.full_like(p, 2.0))
+
+
+def test_average_needs_enough_kept_checkpoints(tmp_path):
+    model = make_model()
+    with pytest.raises(ValueError, match="keep_checkpoints >= 5"):
+        AntiSpoofBrain(
+            modules={"model": model},
+            hparams={
+                "class_weights": [0.1, 0.9],
+                "keep_checkpoints": 2,
+                "avg_checkpoints": 5,
+            },
+            run_opts={"device": "cpu"},
+        )

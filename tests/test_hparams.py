@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HPARAMS = sorted(glob.glob(os.path.join(ROOT, "hparams", "*.yaml")))
 # Keys SpeechBrain's Brain reads from the hparams itself (run options).
-SPEECHBRAIN_RUN_OPTS = {"max_grad_norm"}
+SPEECHBRAIN_RUN_OPTS = {"max_grad_norm", "ckpt_interval_minutes"}
 
 
 def code_text():

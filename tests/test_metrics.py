@@ -1,9 +1,23 @@
-"""EER against an independent brute-force threshold sweep."""
+"""EER, min t-DCF and summaries against independent direct computations."""
+
+import math
 
 import numpy as np
 import pytest
 
-from dpda.metrics import compute_det_curve, compute_eer
+from dpda.metrics import (
+    ASVSPOOF_COST_MODEL,
+    asv_error_rates,
+    compute_det_curve,
+    compute_eer,
+    compute_min_tdcf,
+    compute_tdcf_curve,
+    format_table,
+    read_score_file,
+    scores_to_trials,
+    summarize,
+    tdcf_coefficients,
+)
 
 
 def brute_force_eer(bona, spoof):
@@ -92,3 +106,327 @@ def test_eer_equals_official_algorithm_without_ties(seed):
     assert compute_eer(bona, spoof)[0] == pytest.approx(
         official_eer(bona, spoof), abs=1e-15
     )
+
+
+# ---------------------------------------------------------------------------
+# t-DCF
+# ---------------------------------------------------------------------------
+
+# The 2021 evaluation plan's constants, written out again on purpose.
+PTAR, PNON, PSPOOF = 0.95 * 0.99, 0.95 * 0.01, 0.05
+CMISS, CFA, CFA_SPOOF = 1.0, 10.0, 10.0
+
+
+def direct_c012(pfa_asv, pmiss_asv, pfa_spoof_asv):
+    c0 = PTAR * CMISS * pmiss_asv + PNON * CFA * pfa_asv
+    return c0, PTAR * CMISS - c0, PSPOOF * CFA_SPOOF * pfa_spoof_asv
+
+
+def brute_force_min_tdcf(bona, spoof, rates):
+    """Every candidate threshold: -inf, each distinct score, +inf.
+
+    Same semantics as compute_det_curve: a trial is accepted as bona fide
+    when its score is strictly greater than the threshold, so the CM misses
+    bona fide trials with score <= t and accepts spoofs with score > t.
+    """
+    c0, c1, c2 = direct_c012(*rates)
+    best = (math.inf, None)
+    candidates = [-math.inf, *np.unique(np.concatenate((bona, spoof))), math.inf]
+    for t in candidates:
+        pmiss_cm = np.sum(bona <= t) / bona.size
+        pfa_cm = np.sum(spoof > t) / spoof.size
+        value = (c0 + c1 * pmiss_cm + c2 * pfa_cm) / (c0 + min(c1, c2))
+        if value < best[0]:
+            best = (value, t)
+    return best
+
+
+def test_cost_model_is_the_official_one():
+    assert ASVSPOOF_COST_MODEL["Ptar"] == pytest.approx(PTAR, abs=1e-15)
+    assert ASVSPOOF_COST_MODEL["Pnon"] == pytest.approx(PNON, abs=1e-15)
+    assert ASVSPOOF_COST_MODEL["Pspoof"] == PSPOOF
+    assert (
+        ASVSPOOF_COST_MODEL["Cmiss"],
+        ASVSPOOF_COST_MODEL["Cfa"],
+        ASVSPOOF_COST_MODEL["Cfa_spoof"],
+    ) == (1, 10, 10)
+
+
+def test_tdcf_coefficients_by_hand():
+    # C0 = 0.9405 * 0.05 + 0.0095 * 10 * 0.02 = 0.048925
+    c0, c1, c2 = tdcf_coefficients(0.02, 0.05, 0.4)
+    assert c0 == pytest.approx(0.048925, abs=1e-12)
+    assert c1 == pytest.approx(0.9405 - 0.048925, abs=1e-12)
+    assert c2 == pytest.approx(0.2, abs=1e-12)
+
+
+def test_tdcf_coefficients_custom_cost_model():
+    cost = {
+        "Pspoof": 0.1,
+        "Ptar": 0.8,
+        "Pnon": 0.1,
+        "Cmiss": 2,
+        "Cfa": 5,
+        "Cfa_spoof": 3,
+    }
+    # C0 = 0.8 * 2 * 0.1 + 0.1 * 5 * 0.2 = 0.26; C1 = 1.6 - 0.26; C2 = 0.1 * 3 * 0.5
+    c0, c1, c2 = tdcf_coefficients(0.2, 0.1, 0.5, cost)
+    assert (c0, c1, c2) == (
+        pytest.approx(0.26, abs=1e-12),
+        pytest.approx(1.34, abs=1e-12),
+        pytest.approx(0.15, abs=1e-12),
+    )
+    # A perfect CM under that model: C0 / (C0 + C2).
+    value = compute_min_tdcf([1.0, 2.0], [0.0], 0.2, 0.1, 0.5, cost)[0]
+    assert value == pytest.approx(0.26 / 0.41, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_min_tdcf_matches_brute_force_with_ties(seed):
+    rng = np.random.default_rng(200 + seed)
+    n_bona, n_spoof = rng.integers(4, 50, size=2)
+    bona = np.round(rng.normal(1.0, 1.0, n_bona), 1)
+    spoof = np.round(rng.normal(-0.3, 1.2, n_spoof), 1)
+    rates = (rng.uniform(0, 0.2), rng.uniform(0, 0.2), rng.uniform(0.05, 1.0))
+    expected, expected_t = brute_force_min_tdcf(bona, spoof, rates)
+    value, threshold = compute_min_tdcf(bona, spoof, *rates)
+    assert value == pytest.approx(expected, abs=1e-12)
+    # The threshold returned realises the minimum by direct counting.
+    c0, c1, c2 = direct_c012(*rates)
+    at_t = (c0 + c1 * np.mean(bona <= threshold) + c2 * np.mean(spoof > threshold)) / (
+        c0 + min(c1, c2)
+    )
+    assert at_t == pytest.approx(expected, abs=1e-12)
+    # Never worse than the better trivial CM (accept all / reject all).
+    assert value <= 1.0 + 1e-12
+
+
+def test_tdcf_curve_ends_are_the_trivial_cms():
+    rng = np.random.default_rng(7)
+    rates = (0.03, 0.1, 0.3)
+    c0, c1, c2 = direct_c012(*rates)
+    curve, thresholds = compute_tdcf_curve(
+        rng.normal(size=30), rng.normal(size=40), *rates
+    )
+    # First point accepts everything, last point rejects everything.
+    assert curve[0] == pytest.approx((c0 + c2) / (c0 + min(c1, c2)), abs=1e-12)
+    assert curve[-1] == pytest.approx((c0 + c1) / (c0 + min(c1, c2)), abs=1e-12)
+    assert thresholds.shape == curve.shape
+
+
+def test_perfect_cm_costs_only_the_asv_system():
+    # With Pmiss_cm = Pfa_cm = 0 reachable the minimum is C0 / (C0 + min(C1, C2)).
+    bona, spoof = [2.0, 3.0, 3.0], [-1.0, 0.0, 1.0]
+    c0, c1, c2 = direct_c012(0.02, 0.05, 0.4)  # C2 < C1
+    value, threshold = compute_min_tdcf(bona, spoof, 0.02, 0.05, 0.4)
+    assert value == pytest.approx(c0 / (c0 + c2), abs=1e-12)
+    assert value == pytest.approx(0.048925 / 0.248925, abs=1e-12)
+    assert 1.0 <= threshold < 2.0
+    # C1 < C2: Pmiss_asv = 0.9, Pfa_asv = 0 gives C0 = 0.9 Ptar, C1 = 0.1 Ptar,
+    # so the normalised cost of a perfect CM is exactly 0.9.
+    assert compute_min_tdcf(bona, spoof, 0.0, 0.9, 1.0)[0] == pytest.approx(0.9)
+
+
+def test_inverted_cm_is_no_better_than_trivial():
+    assert compute_min_tdcf([0.0, 1.0], [2.0, 3.0], 0.01, 0.02, 0.5)[0] == (
+        pytest.approx(1.0, abs=1e-12)
+    )
+
+
+@pytest.mark.parametrize(
+    "rates,message",
+    [
+        ((1.5, 0.1, 0.3), "Pfa_asv must be a probability"),
+        ((0.1, -0.1, 0.3), "Pmiss_asv must be a probability"),
+        ((0.1, 0.1, float("nan")), "Pfa_spoof_asv must be a probability"),
+        ((0.1, 0.1, 0.0), "degenerate"),  # C2 = 0
+        ((1.0, 1.0, 0.3), "degenerate"),  # C1 < 0
+    ],
+)
+def test_tdcf_validation(rates, message):
+    with pytest.raises(ValueError, match=message):
+        tdcf_coefficients(*rates)
+    with pytest.raises(ValueError, match=message):
+        compute_min_tdcf([1.0, 2.0], [0.0], *rates)
+
+
+def test_tdcf_rejects_bad_cost_model():
+    bad = dict(ASVSPOOF_COST_MODEL, Pspoof=0.5)
+    with pytest.raises(ValueError, match="sum to 1"):
+        tdcf_coefficients(0.1, 0.1, 0.3, bad)
+    with pytest.raises(ValueError, match="lacks"):
+        tdcf_coefficients(0.1, 0.1, 0.3, {"Ptar": 1.0})
+
+
+def test_asv_error_rates_toy():
+    tar = [2.0, 3.0, 4.0, 5.0]
+    non = [0.0, 1.0, 2.5, 6.0]
+    spoof = [1.5, 3.5, 4.5, 7.0]
+    # Sorted: 0n 1n 2t 2.5n 3t 4t 5t 6n; FRR = FAR = 0.25 after 2.5, so the
+    # EER threshold is 2.5. The official package then accepts score >= 2.5:
+    # non-targets {2.5, 6}, targets all but {2}, spoofs {3.5, 4.5, 7}.
+    assert asv_error_rates(tar, non, spoof) == (0.5, 0.25, 0.75, 2.5)
+
+
+def test_asv_error_rates_needs_spoofs():
+    with pytest.raises(ValueError, match="spoofed trials"):
+        asv_error_rates([1.0], [0.0], [])
+
+
+# ---------------------------------------------------------------------------
+# Summaries, tables, score files
+# ---------------------------------------------------------------------------
+
+
+def make_trials(seed, n=400):
+    rng = np.random.default_rng(seed)
+    codecs = ["none", "alaw", "g722"]
+    attacks = ["A07", "A10", "A8"]
+    trials = []
+    for i in range(n):
+        bona = rng.random() < 0.3
+        codec = codecs[rng.integers(3)]
+        shift = {"none": 0.0, "alaw": 0.7, "g722": 1.5}[codec]
+        trials.append(
+            {
+                "id": f"T{i}",
+                "score": float(
+                    np.round(rng.normal(1.5 - (0 if bona else shift), 1), 1)
+                ),
+                "label": "bonafide" if bona else "spoof",
+                "attack": "bonafide" if bona else attacks[rng.integers(3)],
+                "codec": codec,
+            }
+        )
+    # A codec seen only on spoofs.
+    trials.append(
+        {"id": "X", "score": 0.0, "label": "spoof", "attack": "A07", "codec": "opus"}
+    )
+    return trials
+
+
+def subset_eer(trials, keep):
+    bona = np.array(
+        [t["score"] for t in trials if t["label"] == "bonafide" and keep(t)]
+    )
+    spoof = np.array([t["score"] for t in trials if t["label"] == "spoof" and keep(t)])
+    return 100 * compute_eer(bona, spoof)[0], bona.size, spoof.size
+
+
+def test_summarize_per_attack_uses_all_bona_fide():
+    trials = make_trials(0)
+    rows = summarize(trials, "attack")
+    # Natural order (A8 before A10), bona fide has no row, pooled last.
+    assert [r["attack"] for r in rows] == ["A07", "A8", "A10", "pooled"]
+    for r in rows[:-1]:
+        eer, nb, ns = subset_eer(
+            trials,
+            lambda t, a=r["attack"]: t["label"] == "bonafide" or t["attack"] == a,
+        )
+        assert (r["EER"], r["bonafide"], r["spoof"]) == (pytest.approx(eer), nb, ns)
+        assert r["trials"] == nb + ns
+    eer, nb, ns = subset_eer(trials, lambda t: True)
+    assert rows[-1] == {
+        "attack": "pooled",
+        "trials": len(trials),
+        "bonafide": nb,
+        "spoof": ns,
+        "EER": pytest.approx(eer),
+    }
+
+
+def test_summarize_per_codec_filters_both_classes():
+    trials = make_trials(1)
+    rows = summarize(trials, "codec")
+    assert [r["codec"] for r in rows] == ["alaw", "g722", "none", "opus", "pooled"]
+    for r in rows[:3]:
+        eer, nb, ns = subset_eer(trials, lambda t, c=r["codec"]: t["codec"] == c)
+        assert (r["EER"], r["bonafide"], r["spoof"]) == (pytest.approx(eer), nb, ns)
+    # The codecs really differ, so a mix-up of the filters would show.
+    assert len({round(r["EER"], 6) for r in rows[:3]}) == 3
+    # Only spoofs under opus: no EER, but no crash either.
+    opus = rows[3]
+    assert (opus["bonafide"], opus["spoof"], opus["trials"]) == (0, 1, 1)
+    assert math.isnan(opus["EER"])
+
+
+def test_summarize_factor_type_can_be_forced():
+    trials = make_trials(2)
+    forced = summarize(trials, "codec", factor_type="spoof")
+    for r in forced[:-1]:
+        eer, _, _ = subset_eer(
+            trials, lambda t, c=r["codec"]: t["label"] == "bonafide" or t["codec"] == c
+        )
+        assert r["EER"] == pytest.approx(eer)
+    assert summarize(trials, "attack", factor_type="both")[0]["attack"] == "A07"
+    with pytest.raises(ValueError, match="factor_type"):
+        summarize(trials, "attack", factor_type="bonafide")
+
+
+def test_summarize_single_class_and_bad_input():
+    only_spoof = [{"score": 1.0, "label": "spoof", "attack": "A07"}]
+    rows = summarize(only_spoof, "attack")
+    assert [r["attack"] for r in rows] == ["A07", "pooled"]
+    assert all(math.isnan(r["EER"]) for r in rows)
+    with pytest.raises(ValueError, match="trial 0 .T1.: label"):
+        summarize(
+            [{"id": "T1", "score": 1.0, "label": "fake", "attack": "-"}], "attack"
+        )
+    with pytest.raises(ValueError, match="no 'codec' key"):
+        summarize(only_spoof, "codec")
+
+
+def test_format_table():
+    rows = [
+        {"attack": "A07", "trials": 3, "EER": 12.3456},
+        {"attack": "a|b", "trials": 4, "EER": float("nan")},
+    ]
+    assert format_table(rows) == (
+        "| attack | trials | EER |\n"
+        "| --- | ---: | ---: |\n"
+        "| A07 | 3 | 12.35 |\n"
+        "| a\\|b | 4 | n/a |"
+    )
+    assert format_table(rows, columns=["EER"], floatfmt=".1f").splitlines()[2] == (
+        "| 12.3 |"
+    )
+
+
+def test_read_score_file(tmp_path):
+    path = tmp_path / "scores.txt"
+    path.write_text("\nLA_E_1 1.5  \r\n\nLA_E_2 -2e-3\n")
+    assert read_score_file(str(path)) == {"LA_E_1": 1.5, "LA_E_2": -0.002}
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("a 1.0\nb\n", ":2: expected 2 fields"),
+        ("a 1.0\nb 1.0 2.0\n", ":2: expected 2 fields"),
+        ("a 1.0\n\nb one\n", ":3: score 'one' is not a number"),
+        ("a nan\n", ":1: score 'nan' is not finite"),
+        ("a 1\nb 2\na 3\n", ":3: duplicate id 'a' \\(first on line 1\\)"),
+        ("\n\n", "no scores found"),
+    ],
+)
+def test_read_score_file_errors_name_file_and_line(tmp_path, content, message):
+    path = tmp_path / "scores.txt"
+    path.write_text(content)
+    with pytest.raises(
+        ValueError, match=f"{path}{message}" if message[0] == ":" else message
+    ):
+        read_score_file(str(path))
+
+
+def test_scores_to_trials_joins_and_reports_missing():
+    entries = {
+        "a": {"wav": "{data_root}/a.flac", "label": "spoof", "attack": "A07"},
+        "b": {"wav": "{data_root}/b.flac", "label": "bonafide", "attack": "-"},
+    }
+    trials = scores_to_trials({"b": 2.0, "a": -1.0, "extra": 0.0}, entries)
+    assert trials == [
+        {"id": "a", "score": -1.0, "label": "spoof", "attack": "A07"},
+        {"id": "b", "score": 2.0, "label": "bonafide", "attack": "-"},
+    ]
+    with pytest.raises(ValueError, match="1 of 2 trials have no score, e.g. b"):
+        scores_to_trials({"a": 1.0}, entries)

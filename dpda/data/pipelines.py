@@ -1,17 +1,31 @@
-"""SpeechBrain data pipelines: fixed-length crops and labels.
+"""SpeechBrain data pipelines: fixed-length crops, labels and bad-audio skipping.
 
 As in the paper's code, every utterance is reduced to its first ``N`` samples
 and clips shorter than ``N`` are tiled by repetition, so batches need no
 padding.
 
+Bad files (see :mod:`dpda.data.audio`) either stop the run with an error
+naming the file (``on_error="raise"``, the default) or are dropped batch by
+batch (``on_error="skip"`` with :class:`SkipBadItemsCollate`), each one logged
+with its reason.
+
 Authors
  * dpda contributors 2026
 """
 
+import logging
+import os
+
 import speechbrain as sb
-from speechbrain.dataio.dataio import read_audio
+from speechbrain.dataio.batch import PaddedBatch
+
+from dpda.data.audio import DEFAULT_MIN_SAMPLES, AudioError, read_checked_audio
+
+logger = logging.getLogger(__name__)
 
 LABEL_TO_INDEX = {"spoof": 0, "bonafide": 1}
+ON_ERROR_MODES = ("raise", "skip")
+_FLATTEN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
 def crop_or_tile(signal, num_samples):
@@ -48,33 +62,232 @@ def crop_or_tile(signal, num_samples):
     return signal.repeat(repeats)[:num_samples]
 
 
-def audio_pipeline(num_samples):
-    """Build the ``wav -> sig`` pipeline with fixed-length crops.
+def audio_pipeline(
+    num_samples,
+    sample_rate=16000,
+    on_error="raise",
+    resample=False,
+    channel_policy="mean",
+    min_samples=DEFAULT_MIN_SAMPLES,
+):
+    """Build the ``wav -> sig`` pipeline with checked reads and fixed-length crops.
 
-    Only the first ``num_samples`` samples are read from disk.
+    Only the first ``num_samples`` samples are read from disk, checked by
+    :func:`dpda.data.audio.read_checked_audio`, then tiled if short.
 
     Arguments
     ---------
     num_samples : int or None
         Crop length in samples; ``None`` reads the whole file.
+    sample_rate : int or None
+        Expected rate in Hz (``None`` accepts any).
+    on_error : str
+        ``"raise"``: a bad file raises :class:`~dpda.data.audio.AudioError`
+        naming it. ``"skip"``: ``sig`` becomes a :class:`BadAudio` carrying
+        the reason, for :class:`SkipBadItemsCollate` to drop and log.
+    resample : bool
+        Resample files at another rate instead of treating them as bad.
+    channel_policy : str
+        ``"mean"``, ``"first"`` or ``"error"`` for multi-channel files.
+    min_samples : int
+        Shortest usable clip before tiling.
 
     Returns
     -------
     callable
         A SpeechBrain dynamic item.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile as sf
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(path, np.zeros(0), 16000)
+    >>> audio_pipeline(8, on_error="skip")(path)
+    BadAudio('empty audio (0 samples)')
     """
+    if on_error not in ON_ERROR_MODES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_MODES}, got {on_error!r}")
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def pipeline(wav):
-        source = wav if num_samples is None else {"file": wav, "stop": num_samples}
-        signal = read_audio(source)
-        if signal.dim() > 1:
-            # Multi-channel audio: keep the first channel.
-            signal = signal[:, 0]
+        try:
+            signal = read_checked_audio(
+                wav,
+                num_samples=num_samples,
+                sample_rate=sample_rate,
+                resample=resample,
+                channel_policy=channel_policy,
+                min_samples=min_samples,
+            )
+        except AudioError as e:
+            if on_error == "raise":
+                raise
+            return BadAudio(e.problem, e.path)
         return crop_or_tile(signal, num_samples)
 
     return pipeline
+
+
+class BadAudio:
+    """Stands in for ``sig`` when a file is bad and ``on_error="skip"``.
+
+    A plain picklable object (DataLoader workers send it to the collate
+    function), so the reason reaches the skip log.
+
+    Arguments
+    ---------
+    reason : str
+        What is wrong with the file.
+    path : str
+        The file.
+
+    Example
+    -------
+    >>> BadAudio("empty audio (0 samples)", "a.wav")
+    BadAudio('empty audio (0 samples)')
+    """
+
+    def __init__(self, reason, path=""):
+        self.reason = reason
+        self.path = path
+
+    def __repr__(self):
+        return f"BadAudio({self.reason!r})"
+
+
+class SkipBadItemsCollate:
+    """Collate function that drops :class:`BadAudio` items and logs them.
+
+    The good items are collated with ``PaddedBatch``. Each dropped item
+    appends one ``<id>\\t<reason> (<path>)`` line to ``log_path`` (a single
+    ``write`` on a file opened in append mode, so DataLoader workers and DDP
+    ranks can share the file) and logs a warning. Picklable, so it works in
+    worker processes.
+
+    A batch whose items are all bad collates to ``None``: the training and
+    evaluation loops must skip a ``None`` batch.
+
+    Arguments
+    ---------
+    log_path : str or None
+        Skip log, e.g. ``<output_folder>/skipped_items.tsv``; ``None`` only
+        logs warnings.
+    key : str
+        The item that holds the signal or a ``BadAudio``.
+    **padded_batch_kwargs
+        Passed to ``speechbrain.dataio.batch.PaddedBatch``.
+
+    Example
+    -------
+    >>> import torch
+    >>> collate = SkipBadItemsCollate()
+    >>> batch = collate([
+    ...     {"id": "a", "sig": torch.ones(3)},
+    ...     {"id": "b", "sig": BadAudio("empty audio (0 samples)", "b.wav")},
+    ... ])
+    >>> batch.id
+    ['a']
+    >>> collate([{"id": "b", "sig": BadAudio("empty", "b.wav")}]) is None
+    True
+    """
+
+    def __init__(self, log_path=None, key="sig", **padded_batch_kwargs):
+        self.log_path = log_path
+        self.key = key
+        self.padded_batch_kwargs = padded_batch_kwargs
+
+    def __call__(self, examples):
+        """Collate the good examples; log and drop the bad ones.
+
+        Arguments
+        ---------
+        examples : list of dict
+            Items from the dataset.
+
+        Returns
+        -------
+        PaddedBatch or None
+            ``None`` when every item is bad.
+        """
+        good = []
+        for example in examples:
+            bad = example.get(self.key)
+            if isinstance(bad, BadAudio):
+                self._record(example.get("id", "?"), bad)
+            else:
+                good.append(example)
+        if not good:
+            return None
+        return PaddedBatch(good, **self.padded_batch_kwargs)
+
+    def _record(self, item_id, bad):
+        logger.warning("Skipping %s: %s (%s)", item_id, bad.reason, bad.path)
+        if self.log_path is None:
+            return
+        # One record of two fields per line, whatever the error text holds.
+        fields = [str(item_id), f"{bad.reason} ({bad.path})"]
+        line = "\t".join(f.translate(_FLATTEN) for f in fields) + "\n"
+        os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def read_skip_log(log_path):
+    """Read a skip log written by :class:`SkipBadItemsCollate`.
+
+    An item skipped several times (one per epoch) appears once.
+
+    Arguments
+    ---------
+    log_path : str
+        The log; a missing file means nothing was skipped.
+
+    Returns
+    -------
+    dict
+        ``{item_id: reason}`` in first-seen order (last reason kept).
+
+    Example
+    -------
+    >>> read_skip_log("/nonexistent/skipped_items.tsv")
+    {}
+    """
+    skipped = {}
+    if not os.path.isfile(log_path):
+        return skipped
+    with open(log_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line:
+                item_id, _, reason = line.partition("\t")
+                skipped[item_id] = reason
+    return skipped
+
+
+def count_logged_skips(log_path):
+    """Count the distinct items in a skip log.
+
+    Arguments
+    ---------
+    log_path : str
+        The log written by :class:`SkipBadItemsCollate`.
+
+    Returns
+    -------
+    int
+        Number of distinct skipped item ids (0 if the log does not exist).
+
+    Example
+    -------
+    >>> count_logged_skips("/nonexistent/skipped_items.tsv")
+    0
+    """
+    return len(read_skip_log(log_path))
 
 
 @sb.utils.data_pipeline.takes("label")
@@ -94,7 +307,16 @@ def label_pipeline(label):
     return LABEL_TO_INDEX[label]
 
 
-def load_manifest(json_path, data_root, num_samples):
+def load_manifest(
+    json_path,
+    data_root,
+    num_samples,
+    on_error="raise",
+    sample_rate=16000,
+    resample=False,
+    channel_policy="mean",
+    min_samples=DEFAULT_MIN_SAMPLES,
+):
     """Build a ``DynamicItemDataset`` from a manifest written by the recipes.
 
     Arguments
@@ -105,6 +327,17 @@ def load_manifest(json_path, data_root, num_samples):
         Corpus root substituted for ``{data_root}``.
     num_samples : int or None
         Crop length in samples.
+    on_error : str
+        ``"raise"`` or ``"skip"`` bad audio; with ``"skip"`` use
+        :class:`SkipBadItemsCollate` as the DataLoader's ``collate_fn``.
+    sample_rate : int or None
+        Expected sample rate.
+    resample : bool
+        Resample files at another rate instead of treating them as bad.
+    channel_policy : str
+        ``"mean"``, ``"first"`` or ``"error"`` for multi-channel files.
+    min_samples : int
+        Shortest usable clip before tiling.
 
     Returns
     -------
@@ -114,7 +347,16 @@ def load_manifest(json_path, data_root, num_samples):
     dataset = sb.dataio.dataset.DynamicItemDataset.from_json(
         json_path, replacements={"data_root": data_root}
     )
-    dataset.add_dynamic_item(audio_pipeline(num_samples))
+    dataset.add_dynamic_item(
+        audio_pipeline(
+            num_samples,
+            sample_rate=sample_rate,
+            on_error=on_error,
+            resample=resample,
+            channel_policy=channel_policy,
+            min_samples=min_samples,
+        )
+    )
     dataset.add_dynamic_item(label_pipeline)
     dataset.set_output_keys(["id", "sig", "label_id"])
     return dataset
