@@ -157,6 +157,7 @@ class AntiSpoofBrain(sb.Brain):
         self.max_nonfinite_steps = getattr(self.hparams, "max_nonfinite_steps", 10)
         self.eval_batch_losses = []
         self.averaged_epochs = []
+        self.evaluation_weights = None
         keep = getattr(self.hparams, "keep_checkpoints", None)
         average = getattr(self.hparams, "avg_checkpoints", 1) or 1
         if keep is not None and average > keep:
@@ -250,6 +251,11 @@ class AntiSpoofBrain(sb.Brain):
     def on_fit_batch_start(self, batch, should_step):
         """Restore the generators of an intra-epoch checkpoint, if pending."""
         self.rng_state.apply_pending()
+
+    def on_fit_start(self):
+        """Forget which weights the last evaluation loaded (training changes them)."""
+        self.evaluation_weights = None
+        super().on_fit_start()
 
     def fit_batch(self, batch):
         """Train on one batch; pass over a batch emptied by the pipeline."""
@@ -383,8 +389,11 @@ class AntiSpoofBrain(sb.Brain):
         exactly once (the paper's code counts the best one twice and drops
         the fifth).
         """
-        super().on_evaluate_start(max_key=max_key, min_key=min_key)
         k = int(getattr(self.hparams, "avg_checkpoints", 1) or 1)
+        if self.evaluation_weights == (max_key, min_key, k):
+            return  # already loaded for a previous evaluation set
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        self.evaluation_weights = (max_key, min_key, k)
         self.averaged_epochs = []
         if self.checkpointer is None or k <= 1:
             return

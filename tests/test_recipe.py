@@ -51,8 +51,18 @@ def run_recipe(hparams, *overrides, env=None):
 
 def check_outputs(out, stdout, n_eval=12, n_itw=8):
     results = json.load(open(os.path.join(out, "eval_results.json")))
-    assert set(results) == {"asvspoof2019_la_eval", "in_the_wild"}
+    assert set(results) == {
+        "dev",
+        "asvspoof2019_la_eval",
+        "in_the_wild",
+        "skipped_items",
+    }
+    assert results["skipped_items"] == 0 and math.isfinite(results["dev"]["threshold"])
     for name, n in (("asvspoof2019_la_eval", n_eval), ("in_the_wild", n_itw)):
+        assert results[name]["unscored"] == 0
+        assert os.path.getsize(results[name]["det_plot"]) > 1000
+        breakdown = open(results[name]["breakdown_file"]).read()
+        assert f"{results[name]['EER']:.2f}%" in breakdown and "| pooled |" in breakdown
         assert math.isfinite(results[name]["EER"]) and 0 <= results[name]["EER"] <= 100
         assert re.search(rf"EER {name}: \d+\.\d\d%", stdout)
         lines = open(os.path.join(out, "scores", f"{name}.txt")).read().splitlines()
@@ -141,13 +151,19 @@ def make_tiny_wav2vec2(folder):
     ).save_pretrained(folder)
 
 
-def test_paper_dpda_config_with_a_tiny_wav2vec2(tiny_corpus, tmp_path):
-    """dpda_rawboost.yaml through SpeechBrain's HF wav2vec2, loaded offline."""
+@pytest.mark.parametrize(
+    "hparams, layer",
+    [("dpda_rawboost.yaml", "last"), ("dpda_rawboost_tcm.yaml", "weighted")],
+)
+def test_paper_dpda_config_with_a_tiny_wav2vec2(tiny_corpus, tmp_path, hparams, layer):
+    """The paper configs (XLS-R + AASIST / Conformer-TCM) through SpeechBrain's
+    HF wav2vec2 integration, with a tiny random wav2vec2 loaded offline."""
     ssl = str(tmp_path / "tiny_wav2vec2")
     make_tiny_wav2vec2(ssl)
     out = str(tmp_path / "paper")
     stdout = run_recipe(
-        "dpda_rawboost.yaml",
+        hparams,
+        f"--ssl_layer={layer}",
         f"--data_folder={tiny_corpus}/LA",
         f"--itw_folder={tiny_corpus}/release_in_the_wild",
         f"--output_folder={out}",

@@ -3,12 +3,17 @@
 The front end is any module mapping ``(wavs, lengths)`` to frame features
 ``[B, T, D]``, typically SpeechBrain's
 ``speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2`` built in the hparams
-file. The back end maps the features to logits.
+file, alone (last layer) or wrapped in :class:`WeightedSSL` (a learnt mix of
+all its layers). The back end maps the features to logits:
+:class:`PooledBackend`, :class:`dpda.models.aasist.AASIST` or
+:class:`dpda.models.conformer_tcm.ConformerTCM`.
 
 Authors
  * dpda contributors 2026
 """
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dpda.models.pooling import masked_mean_std
@@ -83,3 +88,176 @@ class PooledBackend(nn.Module):
         """Return logits for features ``[B, T, D]``."""
         x = self.act(self.proj(feats))
         return self.classifier(self.dropout(masked_mean_std(x, lengths)))
+
+
+class WeightedSSL(nn.Module):
+    """Learnt softmax-weighted sum of the hidden layers of an SSL model.
+
+    Returns frame features ``[B, T, D]`` from the stacked hidden states
+    ``[L + 1, B, T, D]`` of the wrapped front end (the input of the first
+    transformer layer, then the output of every layer):
+    ``layer="weighted"`` gives ``sum_l softmax(w)_l h_l`` with learnable
+    ``w`` initialised to equal weights; an integer picks one hidden state;
+    ``layer="last"`` gives the front end's usual output (the last layer,
+    after the final layer norm of stable-layer-norm models such as XLS-R),
+    as used by SSL-AASIST, TCM and DPDA. Only the weighted mode has
+    parameters of its own, so ``layer="last"`` keeps the state dict of the
+    plain front end (the authors' checkpoints load into it).
+
+    A wrapped SpeechBrain ``Wav2Vec2`` is asked for what each mode needs:
+    its ``output_all_hiddens`` flag is set for the duration of each call and
+    then restored, so it can be built either way. Another front end must
+    return ``[L + 1, B, T, D]`` (``[B, T, D]`` is accepted with
+    ``layer="last"``).
+
+    With transformers >= 5 the last stacked state is the last layer's output
+    before the final layer norm (transformers 4 put the normalised output
+    there); ``layer="last"`` does not depend on this.
+
+    Use from hparams::
+
+        ssl: !new:speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2
+            source: !ref <ssl_hub>
+            save_path: !ref <ssl_folder>
+            output_norm: False
+            freeze: False
+        front_end: !new:dpda.models.ssl.WeightedSSL
+            ssl: !ref <ssl>
+            layer: weighted   # or last, or a layer index
+        model: !new:dpda.models.ssl.SSLClassifier
+            ssl: !ref <front_end>
+            backend: !ref <backend>
+
+    The parameters of the wrapped model then sit under ``ssl.ssl.model.``
+    in the classifier's state dict, the mixing logits under
+    ``ssl.weights``.
+
+    Arguments
+    ---------
+    ssl : torch.nn.Module
+        Front end called as ``ssl(wavs, lengths)``.
+    num_layers : int, optional
+        Number of stacked hidden states ``L + 1`` (weighted mode); read from
+        ``ssl.model.config.num_hidden_layers`` when omitted.
+    layer : str or int
+        ``"weighted"``, ``"last"`` or the index of one hidden state.
+    layer_norm : bool
+        Normalise each hidden state over its features (no affine) before
+        mixing or picking, so that layers of different scales weigh alike.
+
+    Example
+    -------
+    >>> class Stacked(nn.Module):
+    ...     def forward(self, wavs, lengths=None):
+    ...         frames = wavs.reshape(wavs.shape[0], -1, 4)
+    ...         return torch.stack([frames, 2 * frames, 3 * frames])
+    >>> front = WeightedSSL(Stacked(), num_layers=3)
+    >>> wavs = torch.ones(2, 8)
+    >>> front.layer_weights().tolist()
+    [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]
+    >>> front(wavs).shape, front(wavs)[0, 0, 0].item()
+    (torch.Size([2, 2, 4]), 2.0)
+    >>> WeightedSSL(Stacked(), layer="last")(wavs)[0, 0, 0].item()
+    3.0
+    """
+
+    def __init__(self, ssl, num_layers=None, layer="weighted", layer_norm=False):
+        super().__init__()
+        if not (layer in ("weighted", "last") or isinstance(layer, int)):
+            raise ValueError(f"layer must be 'weighted', 'last' or an int: {layer}")
+        self.ssl = ssl
+        self.layer = layer
+        self.layer_norm = layer_norm
+        if layer != "last":
+            config = getattr(getattr(ssl, "model", None), "config", None)
+            if getattr(config, "layerdrop", 0.0):
+                # A layer skipped by LayerDrop has no hidden state: the
+                # stack would be shorter than the weights (or shift the
+                # chosen index). Disabled for the layer-wise modes.
+                config.layerdrop = 0.0
+        if layer == "weighted":
+            if num_layers is None:
+                num_layers = ssl.model.config.num_hidden_layers + 1
+            # Zeros give equal weights after the softmax.
+            self.weights = nn.Parameter(torch.zeros(num_layers))
+
+    def layer_weights(self):
+        """Return the mixing weights (softmax of the learnt logits).
+
+        Returns
+        -------
+        torch.Tensor
+            Weights ``[L + 1]`` summing to one.
+
+        Example
+        -------
+        >>> class Stacked(nn.Module):
+        ...     def forward(self, wavs, lengths=None):
+        ...         return torch.stack([wavs.unsqueeze(-1)] * 2)
+        >>> WeightedSSL(Stacked(), num_layers=2).layer_weights().sum().item()
+        1.0
+        """
+        return F.softmax(self.weights, dim=0)
+
+    def _run_ssl(self, wavs, lengths):
+        """Call the front end, asking a SpeechBrain Wav2Vec2 for all layers
+        unless the mode is "last"."""
+        if not hasattr(self.ssl, "output_all_hiddens"):
+            return self.ssl(wavs, lengths)
+        saved = self.ssl.output_all_hiddens
+        self.ssl.output_all_hiddens = self.layer != "last"
+        try:
+            return self.ssl(wavs, lengths)
+        finally:
+            self.ssl.output_all_hiddens = saved
+
+    def forward(self, wavs, lengths=None):
+        """Return frame features ``[B, T, D]`` for waveforms ``[B, T_wav]``."""
+        hiddens = self._run_ssl(wavs, lengths)
+        if self.layer == "last":
+            return hiddens[-1] if hiddens.dim() == 4 else hiddens
+        if hiddens.dim() != 4:
+            raise ValueError(
+                f"layer={self.layer!r} needs stacked hidden states "
+                "[L + 1, B, T, D] (output_all_hiddens=True), got "
+                f"{tuple(hiddens.shape)}"
+            )
+        if self.layer_norm:
+            hiddens = F.layer_norm(hiddens, hiddens.shape[-1:])
+        if isinstance(self.layer, int):
+            return hiddens[self.layer]
+        if hiddens.shape[0] != self.weights.shape[0]:
+            raise ValueError(
+                f"{hiddens.shape[0]} hidden states for {self.weights.shape[0]} weights"
+            )
+        weights = self.layer_weights().to(hiddens.dtype)
+        return torch.einsum("l,lbtd->btd", weights, hiddens)
+
+
+def count_parameters(module, trainable_only=True):
+    """Number of parameters of a module.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        The module.
+    trainable_only : bool
+        Count only parameters with ``requires_grad`` (buffers never count).
+
+    Returns
+    -------
+    int
+        The number of scalar parameters.
+
+    Example
+    -------
+    >>> layer = nn.Linear(3, 2)
+    >>> count_parameters(layer)
+    8
+    >>> _ = layer.bias.requires_grad_(False)
+    >>> count_parameters(layer), count_parameters(layer, trainable_only=False)
+    (6, 8)
+    """
+    return sum(
+        p.numel() for p in module.parameters() if p.requires_grad or not trainable_only
+    )

@@ -32,7 +32,10 @@ from speechbrain.utils.distributed import run_on_main
 
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import generate_mini_corpus
-from dpda.data.pipelines import load_manifest
+from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
+from dpda.evaluation import report_scores, write_results
+from dpda.inference import export_detector
+from dpda.metrics import read_score_file
 from dpda.plots import plot_alignment_stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,27 +70,43 @@ def dataio_prep(hparams):
     -------
     train_set, dev_set : DynamicItemDataset
     eval_sets : dict
-        ``{name: DynamicItemDataset}`` for ASVspoof 2019 LA eval and, when
-        ``itw_folder`` is set, In-the-Wild.
+        ``{name: (DynamicItemDataset, manifest path)}`` for ASVspoof 2019 LA
+        eval and, when ``itw_folder`` is set, In-the-Wild.
     """
     manifests = hparams["manifest_folder"]
-    crop = hparams["max_samples"]
-    eval_crop = hparams["eval_max_samples"]
     data_folder = hparams["data_folder"]
-    train_set = load_manifest(os.path.join(manifests, "train.json"), data_folder, crop)
-    dev_set = load_manifest(os.path.join(manifests, "dev.json"), data_folder, eval_crop)
+    audio = {
+        "on_error": hparams["on_bad_audio"],
+        "sample_rate": hparams["sample_rate"],
+    }
+
+    def load(name, root, crop):
+        path = os.path.join(manifests, name)
+        return load_manifest(path, root, crop, **audio), path
+
+    train_set, _ = load("train.json", data_folder, hparams["max_samples"])
+    dev_set, _ = load("dev.json", data_folder, hparams["eval_max_samples"])
     eval_sets = {
-        "asvspoof2019_la_eval": load_manifest(
-            os.path.join(manifests, "eval.json"), data_folder, eval_crop
+        "asvspoof2019_la_eval": load(
+            "eval.json", data_folder, hparams["eval_max_samples"]
         )
     }
     if hparams.get("itw_folder"):
-        eval_sets["in_the_wild"] = load_manifest(
-            os.path.join(manifests, "in_the_wild.json"),
-            hparams["itw_folder"],
-            eval_crop,
+        eval_sets["in_the_wild"] = load(
+            "in_the_wild.json", hparams["itw_folder"], hparams["eval_max_samples"]
         )
     return train_set, dev_set, eval_sets
+
+
+def loader_options(hparams, key):
+    """DataLoader options; in ``on_bad_audio: skip`` mode, bad items are
+    dropped and listed in ``<output_folder>/skipped_items.tsv``."""
+    options = dict(hparams[key])
+    if hparams["on_bad_audio"] == "skip":
+        options["collate_fn"] = SkipBadItemsCollate(
+            os.path.join(hparams["output_folder"], "skipped_items.tsv")
+        )
+    return options
 
 
 if __name__ == "__main__":
@@ -119,8 +138,8 @@ if __name__ == "__main__":
         brain.hparams.epoch_counter,
         train_set,
         dev_set,
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["test_dataloader_opts"],
+        train_loader_kwargs=loader_options(hparams, "train_dataloader_opts"),
+        valid_loader_kwargs=loader_options(hparams, "test_dataloader_opts"),
     )
 
     stats_csv = os.path.join(hparams["output_folder"], "alignment_stats.csv")
@@ -132,16 +151,51 @@ if __name__ == "__main__":
             conflicts["steps"],
         )
 
-    results = {}
-    for name, dataset in eval_sets.items():
-        results[name] = brain.evaluate_set(
-            name, dataset, hparams["test_dataloader_opts"]
-        )
-    summary = os.path.join(hparams["output_folder"], "eval_results.json")
-    if sb.utils.distributed.if_main_process():
-        with open(summary, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-        for name, res in results.items():
-            print(
-                f"EER {name}: {res['EER']:.2f}% ({res['trials']} trials) -> {res['score_file']}"
+    # The final model (best or k-best average) on dev: its EER threshold is
+    # the decision threshold of the exported detector.
+    test_opts = loader_options(hparams, "test_dataloader_opts")
+    results = {"dev": brain.evaluate_set("dev", dev_set, test_opts)}
+    for name, (dataset, manifest) in eval_sets.items():
+        results[name] = brain.evaluate_set(name, dataset, test_opts)
+        if sb.utils.distributed.if_main_process():
+            with open(manifest, encoding="utf-8") as f:
+                entries = json.load(f)
+            report = report_scores(
+                name,
+                read_score_file(results[name]["score_file"]),
+                entries,
+                os.path.join(hparams["output_folder"], "evaluation"),
             )
+            results[name].update(
+                {k: report[k] for k in ("unscored", "breakdown_file", "det_plot")}
+            )
+    skip_log = os.path.join(hparams["output_folder"], "skipped_items.tsv")
+    results["skipped_items"] = count_logged_skips(skip_log)
+    if sb.utils.distributed.if_main_process():
+        write_results(
+            os.path.join(hparams["output_folder"], "eval_results.json"), results
+        )
+        for name, res in results.items():
+            if name in eval_sets:
+                print(
+                    f"EER {name}: {res['EER']:.2f}% ({res['trials']} trials) "
+                    f"-> {res['score_file']}"
+                )
+        if results["skipped_items"]:
+            print(f"Skipped {results['skipped_items']} unreadable items: {skip_log}")
+
+        # A ready-to-publish detector folder: the evaluated weights (best or
+        # k-best average) and the dev EER threshold.
+        detector = export_detector(
+            os.path.join(hparams["output_folder"], "detector"),
+            hparams_file,
+            hparams["model"],
+            threshold=results["dev"]["threshold"],
+            overrides=overrides,
+            card={
+                "title": hparams["experiment_name"],
+                "training_data": "ASVspoof 2019 LA train (selection on dev loss)",
+                "eers": {k: v["EER"] for k, v in results.items() if k in eval_sets},
+            },
+        )
+        print(f"Detector exported to {detector}")

@@ -1,0 +1,384 @@
+"""DeepfakeDetector and export_detector against the training-time evaluation.
+
+Models are built from the real hparams files with random weights, exported,
+reloaded through ``DeepfakeDetector.from_hparams`` and compared with a direct
+forward of the original model on the crops the recipes evaluate.
+"""
+
+import os
+import pickle
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import ruamel.yaml
+import soundfile as sf
+import torch
+import torchaudio
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.dataio import read_audio
+
+from dpda.data.pipelines import crop_or_tile
+from dpda.inference import (
+    DeepfakeDetector,
+    check_trusted_source,
+    export_detector,
+    extract_model_hparams,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINI = os.path.join(ROOT, "hparams", "mini_dpda_rawboost.yaml")
+PAPER = os.path.join(ROOT, "hparams", "dpda_rawboost.yaml")
+WINDOW = 4000  # eval_max_samples override: small crops keep the tests fast
+INFERENCE_KEYS = {
+    "sample_rate",
+    "threshold",
+    "window_samples",
+    "long_audio",
+    "window_hop",
+    "modules",
+    "pretrainer",
+}
+
+
+def build_model(hparams_file, overrides):
+    with open(hparams_file, encoding="utf-8") as fin:
+        model = load_hyperpyyaml(fin, overrides)["model"]
+    # Non-trivial batch-norm statistics: a detector that failed to load the
+    # buffers would score differently.
+    gen = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.normal_(0, 0.3, generator=gen)
+            module.running_var.uniform_(0.5, 2.0, generator=gen)
+    return model.eval()
+
+
+def write_wav(path, n, sample_rate=16000, channels=1, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t)[:, None]
+    x = x + 0.05 * rng.standard_normal((n, channels))
+    sf.write(path, x.squeeze(), sample_rate, subtype="PCM_16")
+    return str(path)
+
+
+def direct_scores(model, signals):
+    """The training-time evaluation: first WINDOW samples, tiled, bona fide logit."""
+    with torch.no_grad():
+        crops = torch.stack([crop_or_tile(s, WINDOW) for s in signals])
+        return model(crops, torch.ones(len(signals)))[:, 1]
+
+
+# Keys of the training hparams that an exported model must never carry.
+TRAINING_ONLY = {
+    "seed",
+    "__set_seed",
+    "output_folder",
+    "save_folder",
+    "data_folder",
+    "manifest_folder",
+    "max_samples",
+    "eval_max_samples",
+    "lr",
+    "batch_size",
+    "augment",
+    "aligner",
+    "brain_class",
+    "opt_class",
+    "epoch_counter",
+    "checkpointer",
+    "train_logger",
+}
+
+
+def exported_keys(folder):
+    """Top-level keys of an exported hyperparams.yaml, checked for leftovers."""
+    with open(os.path.join(folder, "hyperparams.yaml"), encoding="utf-8") as fin:
+        text = fin.read()
+    keys = set(ruamel.yaml.YAML().load(text))
+    assert INFERENCE_KEYS | {"model"} <= keys
+    assert not keys & TRAINING_ONLY
+    # Apart from the inference keys, every key is used by another one.
+    for key in keys - INFERENCE_KEYS - {"model"}:
+        assert f"<{key}>" in text, key
+    for leak in ("!apply", "!PLACEHOLDER", "results/"):
+        assert leak not in text
+    return keys, text
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mini")
+    overrides = {"eval_max_samples": WINDOW}
+    model = build_model(MINI, {**overrides, "output_folder": str(tmp / "run")})
+    # Shorter than, equal to and longer than the window.
+    paths = [
+        write_wav(tmp / f"{n}.wav", n, seed=i)
+        for i, n in enumerate([2500, WINDOW, 9000])
+    ]
+    signals = [read_audio(p) for p in paths]
+    expected = direct_scores(model, signals)
+    threshold = float(expected.median())
+    folder = export_detector(
+        str(tmp / "export"),
+        MINI,
+        model,
+        threshold,
+        overrides=overrides,
+        card={"eers": {"dev": 1.5}, "training_data": "mini corpus"},
+    )
+    detector = DeepfakeDetector.from_hparams(source=folder, savedir=str(tmp / "sd"))
+    return SimpleNamespace(
+        tmp=tmp,
+        model=model,
+        paths=paths,
+        signals=signals,
+        expected=expected,
+        threshold=threshold,
+        folder=folder,
+        detector=detector,
+    )
+
+
+def test_score_file_matches_the_training_time_evaluation(mini):
+    scores = [mini.detector.score_file(p) for p in mini.paths]
+    np.testing.assert_allclose(scores, mini.expected.numpy(), atol=1e-5)
+    assert len({round(s, 4) for s in scores}) == 3  # the files are told apart
+    assert not mini.detector.mods.model.training
+
+
+def test_score_batch_agrees_with_score_files(mini):
+    lengths = [len(s) for s in mini.signals]
+    batch = torch.zeros(len(lengths), max(lengths))
+    for row, signal in zip(batch, mini.signals):
+        row[: len(signal)] = signal
+    rel = torch.tensor(lengths, dtype=torch.float) / max(lengths)
+    from_batch = mini.detector.score_batch(batch, rel)
+    from_files = mini.detector.score_files(mini.paths, batch_size=2)
+    assert from_batch.shape == (3,)
+    np.testing.assert_allclose(from_batch.numpy(), from_files, atol=1e-5)
+    np.testing.assert_allclose(from_files, mini.expected.numpy(), atol=1e-5)
+    # Without lengths the padding of the short rows would be scored.
+    padded = mini.detector.score_batch(batch)
+    assert abs(padded[0] - from_batch[0]) > 1e-4
+
+
+def test_classify_file_applies_the_exported_threshold(mini):
+    results = [mini.detector.classify_file(p) for p in mini.paths]
+    for result, score in zip(results, mini.expected.tolist()):
+        assert result["threshold"] == pytest.approx(mini.threshold)
+        assert result["score"] == pytest.approx(score, abs=1e-5)
+        expected = "bonafide" if result["score"] > mini.threshold else "spoof"
+        assert result["label"] == expected
+    # The median of three scores is one of them: both labels occur.
+    assert {r["label"] for r in results} == {"bonafide", "spoof"}
+
+
+def test_windows_mode_is_the_mean_over_windows(mini):
+    hop = 1500
+    detector = DeepfakeDetector.from_hparams(
+        source=mini.folder,
+        savedir=str(mini.tmp / "sd_windows"),
+        overrides={"long_audio": "windows", "window_hop": hop},
+    )
+    detector.window_batch_size = 2  # several forwards per file
+    for path, signal in zip(mini.paths, mini.signals):
+        n = len(signal)
+        starts = list(range(0, max(n - WINDOW, 0) + 1, hop))
+        if n > WINDOW and starts[-1] != n - WINDOW:
+            starts.append(n - WINDOW)  # the tail, by a window aligned to the end
+        per_window = [direct_scores(mini.model, [signal[s:]]).item() for s in starts]
+        assert detector.score_file(path) == pytest.approx(np.mean(per_window), abs=1e-5)
+    assert len(starts) == 5  # 9000 samples: 0, 1500, 3000, 4500 and 5000
+    # One file per call or all at once: the same scores.
+    np.testing.assert_allclose(
+        detector.score_files(mini.paths, batch_size=3),
+        [detector.score_file(p) for p in mini.paths],
+        atol=1e-5,
+    )
+
+
+def test_files_are_resampled_and_mixed_to_mono(mini):
+    path = write_wav(mini.tmp / "stereo8k.wav", 3000, sample_rate=8000, channels=2)
+    stereo = torch.from_numpy(sf.read(path, dtype="float32")[0])
+    signal = torchaudio.functional.resample(stereo.mean(dim=1), 8000, 16000)
+    expected = direct_scores(mini.model, [signal]).item()
+    assert mini.detector.score_file(path) == pytest.approx(expected, abs=1e-4)
+
+
+def test_exported_yaml_holds_only_model_and_inference_keys(mini):
+    keys, text = exported_keys(mini.folder)
+    assert keys == INFERENCE_KEYS | {"model"}  # RawCNN needs only sample_rate
+    assert str(mini.tmp) not in text
+    hparams = vars(mini.detector.hparams)
+    assert hparams["window_samples"] == hparams["window_hop"] == WINDOW
+    assert hparams["long_audio"] == "first"
+    assert sorted(os.listdir(mini.folder)) == [
+        "README.md",
+        "hyperparams.yaml",
+        "model.ckpt",
+    ]
+    card = open(os.path.join(mini.folder, "README.md"), encoding="utf-8").read()
+    assert "| dev | 1.50 |" in card and "mini_dpda_rawboost.yaml" in card
+    assert "trust_remote_code" in card and f"{mini.threshold:.6g}" in card
+
+
+def test_paper_config_with_a_tiny_wav2vec2_exports_and_reloads(mini, tmp_path):
+    from test_recipe import make_tiny_wav2vec2
+
+    ssl = str(tmp_path / "tiny_wav2vec2")
+    make_tiny_wav2vec2(ssl)
+    overrides = {"ssl_hub": ssl, "ssl_dim": 32, "eval_max_samples": WINDOW}
+    model = build_model(
+        PAPER,
+        {**overrides, "data_folder": str(tmp_path), "output_folder": str(tmp_path)},
+    )
+    with torch.no_grad():  # weights the hub copy of the SSL model lacks
+        model.ssl.model.encoder.layers[0].feed_forward.output_dense.weight.add_(0.5)
+    expected = direct_scores(model, mini.signals)
+    folder = export_detector(
+        str(tmp_path / "export"), PAPER, model, 0.0, overrides=overrides
+    )
+    keys, text = exported_keys(folder)
+    assert {"savedir", "ssl_hub", "ssl_folder", "ssl", "ssl_dim"} <= keys
+    assert "ssl_folder: !ref <savedir>/ssl_checkpoint" in text
+
+    savedir = str(tmp_path / "sd")
+    detector = DeepfakeDetector.from_hparams(source=folder, savedir=savedir)
+    assert detector.hparams.ssl_folder == f"{savedir}/ssl_checkpoint"
+    scores = detector.score_files(mini.paths)
+    np.testing.assert_allclose(scores, expected.numpy(), atol=1e-5)
+
+
+def test_remote_sources_need_trust_or_a_pinned_commit(tmp_path):
+    savedir = tmp_path / "sd"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    refused = [
+        {},
+        {"revision": "main"},
+        {"revision": "v1.0"},
+        {"revision": commit[:12]},
+    ]
+    for kwargs in refused:
+        with pytest.raises(ValueError, match="trust_remote_code"):
+            DeepfakeDetector.from_hparams(
+                source="some-org/detector", savedir=str(savedir), **kwargs
+            )
+    assert not savedir.exists()  # refused before fetching anything
+    with pytest.raises(ValueError):  # a URL has no commit to pin
+        check_trusted_source("https://example.com/detector", revision=commit)
+    check_trusted_source("some-org/detector", revision=commit)
+    check_trusted_source("https://example.com/detector", trust_remote_code=True)
+    check_trusted_source(str(tmp_path))  # the user's own folder
+
+
+class WritesMarker:
+    """Unpickling this object creates a file: stands for arbitrary code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("hook", ["dpda", "speechbrain_default"])
+def test_a_malicious_checkpoint_is_refused(mini, tmp_path, hook):
+    folder = shutil.copytree(mini.folder, tmp_path / "export")
+    marker = tmp_path / "pwned"
+    torch.save({"frontend.weight": WritesMarker(marker)}, folder / "model.ckpt")
+    if hook == "speechbrain_default":
+        # SpeechBrain's own transfer hook: torch >= 2.6 loads weights only.
+        yaml_path = folder / "hyperparams.yaml"
+        text = yaml_path.read_text(encoding="utf-8")
+        text = text.replace("    custom_hooks:\n", "").replace(
+            "        model: !name:dpda.inference.load_weights_only\n", ""
+        )
+        assert "custom_hooks" not in text
+        yaml_path.write_text(text, encoding="utf-8")
+    with pytest.raises(pickle.UnpicklingError):
+        DeepfakeDetector.from_hparams(source=str(folder), savedir=str(tmp_path / "sd"))
+    assert not marker.exists()
+    # The payload is live: a full unpickling runs it.
+    torch.load(folder / "model.ckpt", weights_only=False)
+    assert marker.exists()
+
+
+def test_a_checkpoint_missing_weights_is_an_error(mini, tmp_path):
+    # SpeechBrain's default transfer hook would only warn and keep the
+    # random initialisation of the missing layer.
+    state_dict = mini.model.state_dict()
+    del state_dict["classifier.bias"]
+    folder = export_detector(
+        str(tmp_path / "export"),
+        MINI,
+        state_dict,
+        0.0,
+        overrides={"eval_max_samples": WINDOW},
+    )
+    with pytest.raises(RuntimeError, match="classifier.bias"):
+        DeepfakeDetector.from_hparams(source=folder, savedir=str(tmp_path / "sd"))
+
+
+TOY = """
+seed: 3
+__set_seed: !apply:torch.manual_seed [!ref <seed>]
+output_folder: !ref results/<seed>
+save_folder: !ref <output_folder>/save
+data_folder: !PLACEHOLDER
+sizes:
+    hidden: 4
+    unused: 9
+base: 10
+scale: !ref <base> * 2
+name: !ref <prefix>/<suffix>
+prefix: a
+suffix: b
+cache: !ref <save_folder>/cache
+lr: 0.1
+model: !new:collections.Counter
+    hidden: !ref <sizes[hidden]>
+    scale: !ref <scale>
+    name: !ref <name>
+    copied: !copy <base>
+    cache: !ref <cache>
+"""
+
+
+def test_extract_model_hparams_follows_references():
+    kept = extract_model_hparams(TOY, overrides="base: 7")
+    assert list(kept) == [
+        "sizes",
+        "base",
+        "scale",
+        "name",
+        "prefix",
+        "suffix",
+        "cache",
+        "model",
+    ]
+    assert kept["cache"].value == "<savedir>/cache"
+    # The subset builds the same model as the whole file, run folder aside.
+    stream = ruamel.yaml.compat.StringIO()
+    ruamel.yaml.YAML().dump(kept, stream)
+    subset = load_hyperpyyaml("savedir: results/3/save\n" + stream.getvalue())
+    full = load_hyperpyyaml(TOY, {"base": 7, "data_folder": "x"})
+    assert subset["model"] == full["model"]
+    assert full["model"]["scale"] == 14 and full["model"]["copied"] == 7
+
+
+def test_extract_model_hparams_refuses_code_and_placeholders():
+    with pytest.raises(ValueError, match="!apply"):
+        extract_model_hparams(TOY + "bad: !ref <__set_seed>\n", model_key="bad")
+    with pytest.raises(ValueError, match="PLACEHOLDER"):
+        extract_model_hparams(TOY + "bad: !ref <data_folder>\n", model_key="bad")
+    kept = extract_model_hparams(
+        TOY + "bad: !ref <data_folder>\n", model_key="bad", overrides="data_folder: d"
+    )
+    assert kept["data_folder"] == "d"
+    with pytest.raises(ValueError, match="missing"):
+        extract_model_hparams(TOY + "bad: !ref <missing>\n", model_key="bad")
+    with pytest.raises(KeyError):  # overrides must match, as in HyperPyYAML
+        extract_model_hparams(TOY, overrides={"not_a_key": 1})
