@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Evaluate a trained detector on In-the-Wild or ASVspoof 2021 LA / DF.
+
+The detector is a folder exported by ``recipes/ASVspoof/train.py``
+(``<output_folder>/detector``) or a pretrained source, loaded through
+:class:`dpda.inference.DeepfakeDetector`. The evaluation set is prepared from
+its real layout, scored in length-sorted batches, and reported: the official
+``UTT_ID SCORE`` file, EER and its threshold, min t-DCF (LA sets, with ASV
+scores), the EER per condition (speaker; attack, codec, transmission;
+compression, vocoder...), a DET plot and score histograms::
+
+    cd recipes/InTheWild
+    python evaluate.py hparams/evaluate.yaml --detector=<folder or hub id> \\
+        --data_folder=/path/to/release_in_the_wild
+
+Authors
+ * dpda contributors 2026
+"""
+
+import json
+import logging
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from dpda.brain import write_scores
+from dpda.data.asvspoof2021 import prepare_asvspoof2021
+from dpda.data.inthewild import prepare_in_the_wild
+from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
+from dpda.evaluation import audio_lengths, report_scores, score_dataset, write_results
+from dpda.inference import DeepfakeDetector
+
+logger = logging.getLogger(__name__)
+
+EVAL_SETS = ("in_the_wild", "asvspoof2021_la", "asvspoof2021_df")
+
+
+def prepare(hparams):
+    """Write the evaluation set's manifest; return its path."""
+    name, manifests = (
+        hparams["eval_set"],
+        os.path.join(hparams["output_folder"], "manifests"),
+    )
+    if name == "in_the_wild":
+        prepare_in_the_wild(
+            hparams["data_folder"], manifests, skip_prep=hparams["skip_prep"]
+        )
+        return os.path.join(manifests, "in_the_wild.json")
+    if name in ("asvspoof2021_la", "asvspoof2021_df"):
+        return prepare_asvspoof2021(
+            hparams["data_folder"],
+            manifests,
+            track=name[-2:].upper(),
+            keys_folder=hparams["keys_folder"],
+            subset=hparams["subset"],
+            skip_prep=hparams["skip_prep"],
+        )
+    raise ValueError(f"eval_set must be one of {EVAL_SETS}, got {name!r}")
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    device = run_opts.get("device") or (
+        "cuda:0" if torch.cuda.is_available() else "cpu"
+    )
+    detector = DeepfakeDetector.from_hparams(
+        source=hparams["detector"],
+        savedir=hparams["savedir"],
+        trust_remote_code=hparams["trust_remote_code"],
+        revision=hparams["revision"],
+        run_opts={"device": device},
+    )
+    crop = hparams["eval_max_samples"]
+    if crop is None:
+        crop = detector.hparams.window_samples
+    crop = crop or None  # 0: whole files
+
+    manifest = prepare(hparams)
+    with open(manifest, encoding="utf-8") as f:
+        entries = json.load(f)
+    dataset = load_manifest(
+        manifest,
+        hparams["data_folder"],
+        crop,
+        on_error=hparams["on_bad_audio"],
+        sample_rate=detector.hparams.sample_rate,
+    )
+    skip_log = os.path.join(hparams["output_folder"], "skipped_items.tsv")
+    collate = (
+        SkipBadItemsCollate(skip_log) if hparams["on_bad_audio"] == "skip" else None
+    )
+    ids, scores = score_dataset(
+        detector.mods.model,
+        dataset,
+        batch_size=hparams["batch_size"],
+        num_workers=hparams["num_workers"],
+        device=device,
+        lengths=audio_lengths(entries, hparams["data_folder"], crop),
+        collate_fn=collate,
+        progress=hparams["progress"],
+    )
+    name = hparams["eval_set"]
+    score_file = os.path.join(hparams["output_folder"], "scores", f"{name}.txt")
+    order = {utt: i for i, utt in enumerate(entries)}  # score file in key order
+    ranked = sorted(zip(ids, scores), key=lambda pair: order[pair[0]])
+    write_scores(score_file, [i for i, _ in ranked], [s for _, s in ranked])
+    result = report_scores(
+        name,
+        dict(zip(ids, scores)),
+        entries,
+        hparams["output_folder"],
+        asv_score_file=hparams["asv_score_file"],
+    )
+    result["score_file"] = score_file
+    result["skipped_items"] = count_logged_skips(skip_log)
+    result["detector"] = str(hparams["detector"])
+    result["eval_max_samples"] = crop
+    write_results(
+        os.path.join(hparams["output_folder"], "eval_results.json"), {name: result}
+    )
+    tdcf = (
+        f", min t-DCF {result['min_tDCF']:.4f}"
+        if result["min_tDCF"] is not None
+        else ""
+    )
+    print(
+        f"EER {name}: {result['EER']:.2f}%{tdcf} ({result['trials']} trials) "
+        f"-> {score_file}\nBreakdown: {result['breakdown_file']}"
+    )
