@@ -240,3 +240,100 @@ def plot_score_histograms(
         ax.set_title(title)
     fig.tight_layout()
     return _save(fig, plt, png_path)
+
+
+def plot_study(per_run, out_dir, eval_sets):
+    """Figures of an ablation study (see :mod:`dpda.ablation`).
+
+    Writes ``eer.png`` (EER per run and evaluation set: one dot per seed and
+    the mean with its standard deviation), ``dev_loss.png`` (dev loss per
+    epoch, mean over seeds, per run) and ``conflicts.png`` (gradient conflict
+    rate and mean cosine per epoch, DPDA runs).
+
+    Arguments
+    ---------
+    per_run : dict
+        ``{run name: [dpda.ablation.collect_run() dict per seed]}``.
+    out_dir : str
+        Destination folder.
+    eval_sets : list of str
+        Evaluation set names.
+
+    Returns
+    -------
+    list of str
+        The PNG paths written.
+    """
+    plt = _pyplot()
+    names = list(per_run)
+    paths = []
+
+    fig, axes = plt.subplots(
+        1,
+        len(eval_sets),
+        figsize=(1.2 + 1.1 * len(names) * len(eval_sets), 4),
+        squeeze=False,
+    )
+    for ax, name in zip(axes[0], eval_sets):
+        for i, run in enumerate(names):
+            values = [r[f"EER_{name}"] for r in per_run[run] if f"EER_{name}" in r]
+            if not values:
+                continue
+            mean = sum(values) / len(values)
+            std = (
+                (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+                if len(values) > 1
+                else 0.0
+            )
+            ax.bar(i, mean, color="C0" if i else "C7", alpha=0.5)
+            ax.errorbar(i, mean, yerr=std, color="k", capsize=4)
+            ax.scatter([i] * len(values), values, color="k", s=12, zorder=3)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=35, ha="right")
+        ax.set_ylabel("EER (%)")
+        ax.set_title(name)
+    paths.append(_save(fig, plt, os.path.join(out_dir, "eer.png")))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, run in enumerate(names):
+        epochs, means = _per_epoch_mean(per_run[run], "valid_loss")
+        ax.plot(epochs, means, marker="o", ms=3, label=run, color=f"C{i % 10}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dev loss (mean over seeds)")
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, plt, os.path.join(out_dir, "dev_loss.png")))
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, run in enumerate(names):
+        epochs, rates = _per_epoch_mean(per_run[run], "train_conflict_rate")
+        if not epochs:
+            continue
+        ax1.plot(
+            epochs,
+            [100 * r for r in rates],
+            marker="o",
+            ms=3,
+            label=run,
+            color=f"C{i % 10}",
+        )
+        epochs, cosines = _per_epoch_mean(per_run[run], "train_cosine")
+        ax2.plot(epochs, cosines, marker="o", ms=3, label=run, color=f"C{i % 10}")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("steps with conflicting gradients (%)")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("cos(g_clean, g_aug), epoch mean")
+    ax1.legend(fontsize=8)
+    paths.append(_save(fig, plt, os.path.join(out_dir, "conflicts.png")))
+    return paths
+
+
+def _per_epoch_mean(rows, key):
+    """Mean of a per-epoch statistic over the seeds that reached each epoch
+    (early stopping ends seeds at different epochs)."""
+    series = [{e["epoch"]: e[key] for e in r["epochs"] if key in e} for r in rows]
+    epochs = sorted(set().union(*series)) if series else []
+    means = []
+    for epoch in epochs:
+        values = [s[epoch] for s in series if epoch in s]
+        means.append(sum(values) / len(values))
+    return epochs, means

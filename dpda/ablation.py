@@ -1,0 +1,506 @@
+"""Ablation studies: run a grid of hparams files, overrides and seeds, collect
+the results into one table.
+
+A study is a small YAML file (plain YAML, no HyperPyYAML tags)::
+
+    name: mini_study
+    output_folder: results/mini_study    # relative to the recipe folder
+    baseline: baseline                   # row for the relative EER change
+    seeds: [2, 3, 1986]                  # default seeds of every run
+    overrides: {}                        # applied to every run
+    runs:
+      - name: baseline
+        hparams: ../mini_baseline_rawboost.yaml   # relative to this file
+      - name: dpda_pcgrad
+        hparams: ../mini_dpda_rawboost.yaml
+        overrides: {aligner: pcgrad}
+      - name: dpda_gradvac
+        hparams: ../mini_dpda_rawboost.yaml
+        overrides: {aligner: gradvac}
+        seeds: [1986]
+
+Each (run, seed) trains with ``train.py <hparams> --seed=S
+--output_folder=<study>/<run>/<S> --key=value...`` in its own process. A run
+whose ``eval_results.json`` and ``run_info.json`` exist is finished and not
+redone; an interrupted one resumes from its last checkpoint. The collection
+reads every run's ``train_log.txt``, ``eval_results.json``,
+``alignment_stats.csv`` and ``run_info.json``.
+
+Authors
+ * dpda contributors 2026
+"""
+
+import csv
+import json
+import logging
+import math
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO = "run_info.json"
+
+
+@dataclass
+class Run:
+    """One training run of a study."""
+
+    name: str
+    hparams: str
+    seed: int
+    overrides: dict = field(default_factory=dict)
+    output_folder: str = ""
+
+    def command(self, train_script="train.py"):
+        """The ``train.py`` command line of this run."""
+        args = [sys.executable, train_script, self.hparams, f"--seed={self.seed}"]
+        args.append(f"--output_folder={self.output_folder}")
+        for key, value in self.overrides.items():
+            args.append(f"--{key}={_cli_value(value)}")
+        return args
+
+    @property
+    def finished(self):
+        """Whether the run completed (evaluation and run info written)."""
+        return all(
+            os.path.exists(os.path.join(self.output_folder, f))
+            for f in ("eval_results.json", RUN_INFO)
+        )
+
+
+def _cli_value(value):
+    if isinstance(value, bool):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def load_study(path, seeds=None, only=None, root=None):
+    """Read a study file into its runs.
+
+    Arguments
+    ---------
+    path : str
+        The study YAML file.
+    root : str, optional
+        Folder the study's ``output_folder`` is relative to (the recipe
+        folder); default: as written.
+    seeds : list of int, optional
+        Replace every run's seeds (e.g. a quick check with one seed).
+    only : list of str, optional
+        Keep only these run names.
+
+    Returns
+    -------
+    study : dict
+        The parsed file (``name``, ``output_folder``, ``baseline``...).
+    runs : list of Run
+        One per (run, seed), in file order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a.yaml", "b.yaml"):
+    ...     _ = open(os.path.join(folder, name), "w").write("seed: 1\\n")
+    >>> path = os.path.join(folder, "study.yaml")
+    >>> _ = open(path, "w").write('''
+    ... name: s
+    ... output_folder: out
+    ... seeds: [1, 2]
+    ... runs:
+    ...   - {name: a, hparams: a.yaml}
+    ...   - {name: b, hparams: b.yaml, seeds: [3], overrides: {lr: 0.1}}
+    ... ''')
+    >>> _, runs = load_study(path)
+    >>> [(r.name, r.seed, r.overrides) for r in runs]
+    [('a', 1, {}), ('a', 2, {}), ('b', 3, {'lr': 0.1})]
+    """
+    with open(path, encoding="utf-8") as f:
+        study = yaml.safe_load(f)
+    for key in ("name", "output_folder", "runs"):
+        if key not in study:
+            raise ValueError(f"{path}: the study needs a '{key}' entry")
+    base_dir = os.path.dirname(os.path.abspath(path))
+    if root is not None:
+        study["output_folder"] = os.path.join(root, study["output_folder"])
+    names = [r.get("name") for r in study["runs"]]
+    if len(set(names)) != len(names) or None in names:
+        raise ValueError(f"{path}: every run needs a unique name, got {names}")
+    if study.get("baseline") and study["baseline"] not in names:
+        raise ValueError(f"{path}: baseline {study['baseline']!r} is not a run name")
+    runs = []
+    for spec in study["runs"]:
+        if only and spec["name"] not in only:
+            continue
+        hparams = os.path.normpath(os.path.join(base_dir, spec["hparams"]))
+        if not os.path.exists(hparams):
+            raise FileNotFoundError(f"{path}: run {spec['name']}: no file {hparams}")
+        overrides = {**(study.get("overrides") or {}), **(spec.get("overrides") or {})}
+        for seed in seeds or spec.get("seeds") or study.get("seeds") or [1986]:
+            runs.append(
+                Run(
+                    name=spec["name"],
+                    hparams=hparams,
+                    seed=int(seed),
+                    overrides=overrides,
+                    output_folder=os.path.join(
+                        study["output_folder"], spec["name"], str(seed)
+                    ),
+                )
+            )
+    return study, runs
+
+
+def execute(runs, cwd, devices=None, train_script="train.py"):
+    """Run every unfinished run, one at a time per device.
+
+    Arguments
+    ---------
+    runs : list of Run
+        The runs; finished ones are skipped.
+    cwd : str
+        The recipe folder (where ``train_script`` is).
+    devices : list of str, optional
+        E.g. ``["cuda:0", "cuda:1"]``: one run per device at a time. Default:
+        sequential runs on the recipe's default device.
+    train_script : str
+        The training script.
+
+    Returns
+    -------
+    dict
+        ``{"ran": n, "skipped": n, "failed": [(run name, seed, log path)]}``.
+    """
+    todo = queue.Queue()
+    summary = {"ran": 0, "skipped": 0, "failed": []}
+    for run in runs:
+        if run.finished:
+            logger.info("%s seed %d: finished, not redone", run.name, run.seed)
+            summary["skipped"] += 1
+        else:
+            todo.put(run)
+    lock = threading.Lock()
+
+    def worker(device):
+        while True:
+            try:
+                run = todo.get_nowait()
+            except queue.Empty:
+                return
+            ok, log_path = _execute_one(run, cwd, device, train_script)
+            with lock:
+                summary["ran"] += 1
+                if not ok:
+                    summary["failed"].append((run.name, run.seed, log_path))
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in devices or [None]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summary
+
+
+def _execute_one(run, cwd, device, train_script):
+    folder = os.path.join(cwd, run.output_folder)
+    os.makedirs(folder, exist_ok=True)
+    command = run.command(train_script)
+    if device:
+        command.append(f"--device={device}")
+    log_path = os.path.join(folder, "stdout.log")
+    logger.info("%s seed %d: %s", run.name, run.seed, " ".join(command[1:]))
+    start = time.time()
+    with open(log_path, "a", encoding="utf-8") as log:
+        code = subprocess.call(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.time() - start
+    if code != 0:
+        logger.error(
+            "%s seed %d failed (exit %d), see %s", run.name, run.seed, code, log_path
+        )
+        return False, log_path
+    info = {"wall_s": wall, "command": command[1:], "device": device}
+    previous = os.path.join(folder, RUN_INFO)
+    if os.path.exists(previous):  # resumed: count the earlier attempts too
+        with open(previous, encoding="utf-8") as f:
+            info["wall_s"] += json.load(f).get("wall_s", 0.0)
+    _write_json(previous, info)
+    return True, log_path
+
+
+# --------------------------------------------------------------- collection
+_EPOCH_LINE = re.compile(r"^epoch: (\d+)")
+
+
+def parse_train_log(path):
+    """Per-epoch statistics from a SpeechBrain ``train_log.txt``.
+
+    Arguments
+    ---------
+    path : str
+        The log written by ``FileTrainLogger``.
+
+    Returns
+    -------
+    list of dict
+        One per epoch line: ``epoch``, ``lr`` and ``train_*`` / ``valid_*``
+        statistics as floats. A resumed run that logged an epoch twice keeps
+        the last line.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.txt")
+    >>> _ = open(path, "w").write(
+    ...     "epoch: 1, lr: 1.00e-03 - train loss: 5.00e-01, train conflict_rate: 0.25"
+    ...     " - valid loss: 4.00e-01, valid EER: 20.00\\n"
+    ...     "Evaluation set: dev, Epoch loaded: 1 - test loss: 0.4, test EER: 20.0\\n")
+    >>> parse_train_log(path)
+    [{'epoch': 1, 'lr': 0.001, 'train_loss': 0.5, 'train_conflict_rate': 0.25, 'valid_loss': 0.4, 'valid_EER': 20.0}]
+    """
+    epochs = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            match = _EPOCH_LINE.match(line)
+            if not match:
+                continue
+            row = {}
+            for part in line.strip().split(" - "):
+                for item in part.split(", "):
+                    key, _, value = item.partition(": ")
+                    key = key.strip().replace(" ", "_")
+                    try:
+                        row[key] = float(value)
+                    except ValueError:
+                        row[key] = value
+            row["epoch"] = int(match.group(1))
+            epochs[row["epoch"]] = row
+    return [epochs[e] for e in sorted(epochs)]
+
+
+def collect_run(run_folder):
+    """The figures of one finished run.
+
+    Arguments
+    ---------
+    run_folder : str
+        ``<study>/<run>/<seed>``.
+
+    Returns
+    -------
+    dict
+        ``epochs`` (per-epoch rows), ``best_epoch`` and ``best_dev_loss``
+        (lowest dev loss), ``EER_<set>`` for each evaluation set,
+        ``conflict_rate`` and ``cosine`` over all steps (DPDA runs; NaN
+        otherwise), ``wall_s``.
+    """
+    epochs = parse_train_log(os.path.join(run_folder, "train_log.txt"))
+    with open(os.path.join(run_folder, "eval_results.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    with open(os.path.join(run_folder, RUN_INFO), encoding="utf-8") as f:
+        info = json.load(f)
+    row = {"epochs": epochs, "wall_s": float(info.get("wall_s", math.nan))}
+    valid = [(e["valid_loss"], e["epoch"]) for e in epochs if "valid_loss" in e]
+    best_loss, best_epoch = min(valid) if valid else (math.nan, math.nan)
+    row.update(best_epoch=best_epoch, best_dev_loss=best_loss, epochs_run=len(epochs))
+    for name, result in results.items():
+        if isinstance(result, dict) and "EER" in result and name != "dev":
+            row[f"EER_{name}"] = float(result["EER"])
+    stats = os.path.join(run_folder, "alignment_stats.csv")
+    row["conflict_rate"] = row["cosine"] = math.nan
+    if os.path.exists(stats):
+        with open(stats, encoding="utf-8") as f:
+            steps = list(csv.DictReader(f))
+        if steps:
+            row["conflict_rate"] = sum(int(s["conflict"]) for s in steps) / len(steps)
+            row["cosine"] = sum(float(s["cosine"]) for s in steps) / len(steps)
+    return row
+
+
+def _mean_std(values):
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, math.nan
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def aggregate(per_run, baseline=None):
+    """Mean and standard deviation over seeds of every metric, per run name.
+
+    Arguments
+    ---------
+    per_run : dict
+        ``{run name: [collect_run() dict per seed]}``.
+    baseline : str, optional
+        Run name against which ``rel_EER_<set>`` (relative EER change, in %)
+        is computed from the mean EERs.
+
+    Returns
+    -------
+    list of dict
+        One row per run name: ``run``, ``seeds`` and ``<metric>_mean`` /
+        ``<metric>_std`` (sample standard deviation, NaN for one seed).
+
+    Example
+    -------
+    >>> rows = aggregate({"b": [{"EER_x": 10.0}, {"EER_x": 14.0}],
+    ...                   "a": [{"EER_x": 9.0}]}, baseline="b")
+    >>> rows[0]["EER_x_mean"], round(rows[0]["EER_x_std"], 3), rows[1]["rel_EER_x"]
+    (12.0, 2.828, -25.0)
+    """
+    metrics = sorted(
+        {
+            k
+            for rows in per_run.values()
+            for r in rows
+            for k, v in r.items()
+            if isinstance(v, (int, float))
+        }
+    )
+    table = []
+    for name, rows in per_run.items():
+        out = {"run": name, "seeds": len(rows)}
+        for metric in metrics:
+            mean, std = _mean_std([float(r.get(metric, math.nan)) for r in rows])
+            out[f"{metric}_mean"], out[f"{metric}_std"] = mean, std
+        table.append(out)
+    if baseline:
+        base = next(r for r in table if r["run"] == baseline)
+        for row in table:
+            for metric in metrics:
+                if metric.startswith("EER_"):
+                    ref = base[f"{metric}_mean"]
+                    row[f"rel_{metric}"] = 100 * (row[f"{metric}_mean"] - ref) / ref
+    return table
+
+
+def markdown_table(table, eval_sets, baseline=None):
+    """The study table in Markdown: EERs (mean ± std), relative change,
+    best epoch, conflict rate and wall time per run.
+
+    Arguments
+    ---------
+    table : list of dict
+        From :func:`aggregate`.
+    eval_sets : list of str
+        Evaluation set names (``EER_<set>`` metrics).
+    baseline : str, optional
+        The reference row of the relative change.
+
+    Returns
+    -------
+    str
+    """
+
+    def pm(row, metric, fmt="{:.2f}"):
+        mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+        if math.isnan(mean):
+            return "-"
+        return fmt.format(mean) + ("" if math.isnan(std) else " ± " + fmt.format(std))
+
+    header = ["run", "seeds"]
+    for name in eval_sets:
+        header.append(f"EER {name} (%)")
+        if baseline:
+            header.append(f"vs {baseline}")
+    header += ["best epoch", "best dev loss", "conflict rate (%)", "wall (min)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table:
+        cells = [row["run"], str(row["seeds"])]
+        for name in eval_sets:
+            cells.append(pm(row, f"EER_{name}"))
+            if baseline:
+                rel = row.get(f"rel_EER_{name}", math.nan)
+                cells.append("-" if row["run"] == baseline else f"{rel:+.1f}%")
+        cells.append(pm(row, "best_epoch", "{:.1f}"))
+        cells.append(pm(row, "best_dev_loss", "{:.3f}"))
+        conflict = {
+            k.replace("conflict_rate", "c"): 100 * v
+            for k, v in row.items()
+            if k.startswith("conflict_rate")
+        }
+        cells.append(pm(conflict, "c", "{:.1f}"))
+        cells.append(f"{row['wall_s_mean'] / 60:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def collect(study, runs):
+    """Gather every finished run, write the tables, return them.
+
+    Writes ``runs.csv`` (one row per run and seed), ``summary.csv`` and
+    ``summary.md`` (mean ± std per run) in the study's output folder.
+
+    Arguments
+    ---------
+    study : dict
+        From :func:`load_study`.
+    runs : list of Run
+        The study's runs (output folders relative to ``cwd`` already joined).
+
+    Returns
+    -------
+    per_run : dict
+        ``{run name: [collected rows]}`` of finished runs.
+    table : list of dict
+        From :func:`aggregate`.
+    """
+    per_run = {}
+    flat = []
+    for run in runs:
+        if not run.finished:
+            logger.warning("%s seed %d has not finished; left out", run.name, run.seed)
+            continue
+        row = collect_run(run.output_folder)
+        per_run.setdefault(run.name, []).append(row)
+        flat.append({"run": run.name, "seed": run.seed, **row})
+    if not per_run:
+        raise RuntimeError("No finished run to collect")
+    baseline = study.get("baseline") if study.get("baseline") in per_run else None
+    table = aggregate(per_run, baseline)
+    out = study["output_folder"]
+    os.makedirs(out, exist_ok=True)
+    _write_csv(
+        os.path.join(out, "runs.csv"),
+        [{k: v for k, v in r.items() if k != "epochs"} for r in flat],
+    )
+    _write_csv(os.path.join(out, "summary.csv"), table)
+    eval_sets = sorted({k[4:] for r in flat for k in r if k.startswith("EER_")})
+    with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as f:
+        f.write(markdown_table(table, eval_sets, baseline) + "\n")
+    return per_run, table
+
+
+def _write_csv(path, rows):
+    fields = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
