@@ -606,18 +606,49 @@ class DPDABrain(AntiSpoofBrain):
         if not rows:
             return {}
         path = os.path.join(self.hparams.output_folder, "alignment_stats.csv")
-        new_file = not os.path.exists(path)
-        with open(path, "a", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(
-                f, fieldnames=ALIGN_STAT_FIELDS, extrasaction="ignore"
-            )
-            if new_file:
-                writer.writeheader()
-            writer.writerows(rows)
+        if sb.utils.distributed.if_main_process():
+            write_epoch_rows(path, epoch, rows)
         return {
             "conflict_rate": sum(r["conflict"] for r in rows) / len(rows),
             "cosine": sum(r["cosine"] for r in rows) / len(rows),
         }
+
+
+def write_epoch_rows(path, epoch, rows):
+    """Write one epoch's alignment rows to the CSV, atomically and idempotently.
+
+    Rows of this epoch or later already in the file (an epoch redone after a
+    resumption) are replaced, so the file never holds an epoch twice.
+
+    Arguments
+    ---------
+    path : str
+        ``alignment_stats.csv``.
+    epoch : int
+        The epoch the rows belong to.
+    rows : list of dict
+        Per-step statistics (``ALIGN_STAT_FIELDS``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "stats.csv")
+    >>> write_epoch_rows(path, 1, [{"epoch": 1, "step": 1, "cosine": 0.5}])
+    >>> write_epoch_rows(path, 1, [{"epoch": 1, "step": 1, "cosine": 0.25}])
+    >>> open(path).read().splitlines()[1]
+    '1,1,0.25,,,,,,'
+    """
+    kept = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            kept = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ALIGN_STAT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 def _all_reduce_mean(grads):

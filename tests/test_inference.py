@@ -236,7 +236,7 @@ def test_paper_config_with_a_tiny_wav2vec2_exports_and_reloads(mini, tmp_path):
         {**overrides, "data_folder": str(tmp_path), "output_folder": str(tmp_path)},
     )
     with torch.no_grad():  # weights the hub copy of the SSL model lacks
-        model.ssl.model.encoder.layers[0].feed_forward.output_dense.weight.add_(0.5)
+        model.ssl.ssl.model.encoder.layers[0].feed_forward.output_dense.weight.add_(0.5)
     expected = direct_scores(model, mini.signals)
     folder = export_detector(
         str(tmp_path / "export"), PAPER, model, 0.0, overrides=overrides
