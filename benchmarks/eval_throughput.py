@@ -27,7 +27,9 @@ Each variant makes one untimed pass first (warm-up: page cache, kernel
 selection for each input shape; its scores are the ones checked), then the
 variants are timed in turn, ``--repeats`` rounds, so that drifts of the
 machine hit all of them alike; the median time is reported as utterances per
-second, with its ratio to (c).
+second, with its ratio to (c); the best times and their ratio come beside
+them, as a shared or busy machine slows some rounds far more than others
+(a one-file-at-a-time loop on all cores suffers most).
 
 Usage::
 
@@ -234,7 +236,7 @@ def main():
         f"{prepared_s:.0f} s); model: RawCNN, {n_params / 1e3:.0f} k parameters; "
         f"crop {num_samples} samples; median of {args.repeats} interleaved rounds"
     )
-    baseline = statistics.median(times["per utterance"])
+    baseline = times["per utterance"]
     labels = {
         "batched": f"(a) score_dataset, batch {args.batch}, "
         f"{args.workers} workers, first {num_samples}",
@@ -246,7 +248,8 @@ def main():
         median, best = statistics.median(times[name]), min(times[name])
         print(
             f"{labels[name]:56s} {n / median:7.1f} utt/s (best {n / best:7.1f})  "
-            f"x{baseline / median:.2f} vs (c)"
+            f"x{statistics.median(baseline) / median:.2f} vs (c) "
+            f"(best/best x{min(baseline) / best:.2f})"
         )
     print(
         f"max |score (a) - score (c)|: {diff_crop:.2e} over {n} clips "
