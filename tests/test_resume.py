@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from dpda.data.minicorpus import generate_mini_corpus
@@ -167,3 +168,31 @@ def test_checkpoint_interrupted_while_saving_is_never_loaded(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] != folders
     assert len(list(tmp_path.iterdir())) == 1  # torn and old ones removed
     assert not first.path.exists()
+
+
+class _Payload:
+    """Unpickling this runs code: it creates a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_training_checkpoint_with_a_malicious_pickle_is_refused(tmp_path):
+    import pickle
+
+    from dpda.checkpoints import AtomicCheckpointer
+
+    model = torch.nn.Linear(2, 2)
+    ckpt = AtomicCheckpointer(str(tmp_path / "save"), {"model": model})
+    saved = ckpt.save_checkpoint()
+    marker = tmp_path / "pwned"
+    torch.save({"weight": _Payload(str(marker))}, saved.paramfiles["model"])
+    with pytest.raises(pickle.UnpicklingError):
+        ckpt.recover_if_possible()
+    assert not marker.exists()
+    # The control: the same file does run code when unpickled naively.
+    torch.load(saved.paramfiles["model"], weights_only=False)
+    assert marker.exists()
