@@ -487,6 +487,50 @@ def collect(study, runs):
     return per_run, table
 
 
+# Manifest of each evaluation set in a run's manifests/ folder.
+MANIFESTS = {"asvspoof2019_la_eval": "eval.json", "in_the_wild": "in_the_wild.json"}
+
+
+def det_scores(runs, eval_set, seed):
+    """Bona fide and spoof scores of one seed of every run, for DET plots.
+
+    Arguments
+    ---------
+    runs : list of Run
+        Finished runs.
+    eval_set : str
+        Evaluation set name.
+    seed : int
+        The seed to plot (scores of different seeds are not pooled: their
+        scales differ).
+
+    Returns
+    -------
+    dict
+        ``{run name: (bona fide scores, spoof scores)}``.
+    """
+    from dpda.metrics import read_score_file
+
+    curves = {}
+    for run in runs:
+        if run.seed != seed or not run.finished:
+            continue
+        folder = run.output_folder
+        manifest = os.path.join(
+            folder, "manifests", MANIFESTS.get(eval_set, f"{eval_set}.json")
+        )
+        scores_path = os.path.join(folder, "scores", f"{eval_set}.txt")
+        if not (os.path.exists(manifest) and os.path.exists(scores_path)):
+            continue
+        with open(manifest, encoding="utf-8") as f:
+            labels = {k: v["label"] for k, v in json.load(f).items()}
+        scores = read_score_file(scores_path)
+        bona = [s for k, s in scores.items() if labels[k] == "bonafide"]
+        spoof = [s for k, s in scores.items() if labels[k] != "bonafide"]
+        curves[run.name] = (bona, spoof)
+    return curves
+
+
 def _write_csv(path, rows):
     fields = []
     for row in rows:

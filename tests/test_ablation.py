@@ -181,5 +181,5 @@ runs:
         for r in rows
     }
     assert scores[("base", "1")] != scores[("base", "2")]
-    for png in ("eer.png", "dev_loss.png", "conflicts.png"):
+    for png in ("eer.png", "dev_loss.png", "conflicts.png", "det_in_the_wild.png"):
         assert os.path.getsize(os.path.join(out, png)) > 5000

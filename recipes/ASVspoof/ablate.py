@@ -6,7 +6,8 @@ A study file lists hparams files, overrides and seeds (see
 finished runs are not redone, interrupted ones resume from their checkpoint.
 The results go to ``<output_folder>/summary.md`` / ``summary.csv`` (mean ±
 std over seeds, relative EER change against the baseline run), ``runs.csv``
-(every run and seed) and ``eer.png``, ``dev_loss.png``, ``conflicts.png``::
+(every run and seed) and ``eer.png``, ``dev_loss.png``, ``conflicts.png``,
+``det_<set>.png`` (every run, on the seed they share)::
 
     cd recipes/ASVspoof
     python ablate.py hparams/ablations/mini_study.yaml
@@ -23,8 +24,8 @@ import os
 import sys
 import time
 
-from dpda.ablation import collect, execute, load_study
-from dpda.plots import plot_study
+from dpda.ablation import collect, det_scores, execute, load_study
+from dpda.plots import plot_det_curve, plot_study
 
 RECIPE = os.path.dirname(os.path.abspath(__file__))
 
@@ -66,6 +67,18 @@ def main(argv=None):
         }
     )
     plot_study(per_run, study["output_folder"], eval_sets)
+    # DET curves of every run, on the seed they all share (if any).
+    shared = set.intersection(*({r.seed for r in runs if r.name == n} for n in per_run))
+    if shared:
+        seed = max(shared)
+        for name in eval_sets:
+            curves = det_scores(runs, name, seed)
+            if curves:
+                plot_det_curve(
+                    curves,
+                    os.path.join(study["output_folder"], f"det_{name}.png"),
+                    title=f"{name}, seed {seed}",
+                )
     with open(
         os.path.join(study["output_folder"], "summary.md"), encoding="utf-8"
     ) as f:

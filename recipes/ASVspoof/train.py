@@ -78,6 +78,7 @@ def dataio_prep(hparams):
     audio = {
         "on_error": hparams["on_bad_audio"],
         "sample_rate": hparams["sample_rate"],
+        "resample": hparams["resample_audio"],
     }
 
     def load(name, root, crop):
