@@ -444,8 +444,10 @@ def markdown_table(table, eval_sets, baseline=None):
 def collect(study, runs):
     """Gather every finished run, write the tables, return them.
 
-    Writes ``runs.csv`` (one row per run and seed), ``summary.csv`` and
-    ``summary.md`` (mean ± std per run) in the study's output folder.
+    Writes ``runs.csv`` (one row per run and seed), ``epochs.csv`` (one row
+    per run, seed and epoch: train and dev loss, dev EER, conflict rate and
+    cosine), ``summary.csv`` and ``summary.md`` (mean ± std per run) in the
+    study's output folder.
 
     Arguments
     ---------
@@ -479,6 +481,14 @@ def collect(study, runs):
     _write_csv(
         os.path.join(out, "runs.csv"),
         [{k: v for k, v in r.items() if k != "epochs"} for r in flat],
+    )
+    _write_csv(
+        os.path.join(out, "epochs.csv"),
+        [
+            {"run": r["run"], "seed": r["seed"], **epoch}
+            for r in flat
+            for epoch in r["epochs"]
+        ],
     )
     _write_csv(os.path.join(out, "summary.csv"), table)
     eval_sets = sorted({k[4:] for r in flat for k in r if k.startswith("EER_")})

@@ -77,6 +77,10 @@ def test_collect_and_aggregate_hand_made_logs(tmp_path):
     assert "| base | 2 | 22.00 ± 2.83 | - |" in md
     rows = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
     assert [(r["run"], r["seed"]) for r in rows] == [(n, str(s)) for n, s in specs]
+    epochs = list(csv.DictReader(open(os.path.join(out, "epochs.csv"))))
+    assert len(epochs) == 12
+    assert [float(e["valid_loss"]) for e in epochs[3:6]] == [0.6, 0.5, 0.3]
+    assert epochs[6]["run"] == "dpda" and float(epochs[6]["train_conflict_rate"]) == 0.1
     for png in plot_study(per_run, out, ["ev", "itw"]):
         assert os.path.getsize(png) > 5000
 
