@@ -81,7 +81,7 @@ def plot_alignment_stats(csv_path, png_path, window=25):
     ax_rate.set_title(f"overall {100 * sum(conflict) / len(conflict):.1f}%")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path, dpi=120)
+    fig.savefig(png_path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return {"steps": len(rows), "conflict_rate": sum(conflict) / len(conflict)}
 
@@ -105,7 +105,7 @@ def _probit(p):
 
 def _save(fig, plt, png_path):
     os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path, dpi=120)
+    fig.savefig(png_path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return png_path
 
@@ -139,6 +139,7 @@ def plot_det_curve(curves, png_path, title=None):
         raise ValueError("plot_det_curve needs at least one curve")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    worst_eer = 0.0
     for label, (bona, spoof) in curves.items():
         frr, far, _ = compute_det_curve(bona, spoof)
         eer, _ = compute_eer(bona, spoof)
@@ -146,9 +147,13 @@ def plot_det_curve(curves, png_path, title=None):
             _probit(far), _probit(frr), lw=1.5, label=f"{label} (EER {100 * eer:.2f}%)"
         )
         ax.plot(*_probit([eer, eer]), "o", color=line.get_color(), ms=5)
-    ticks = _probit(DET_TICKS)
-    tick_labels = [f"{100 * t:g}" for t in DET_TICKS]
-    lims = _probit([0.0005, 0.5])
+        worst_eer = max(worst_eer, eer)
+    # The usual 0.05-50% window, widened for weak systems so their EER shows.
+    upper = 0.5 if worst_eer < 0.3 else 0.9
+    shown = [t for t in DET_TICKS + (0.6, 0.8) if t <= upper]
+    ticks = _probit(shown)
+    tick_labels = [f"{100 * t:g}" for t in shown]
+    lims = _probit([0.0005, upper])
     ax.plot(lims, lims, color="0.6", lw=0.8, ls="--")
     ax.set_xticks(ticks, tick_labels)
     ax.set_yticks(ticks, tick_labels)
@@ -157,7 +162,7 @@ def plot_det_curve(curves, png_path, title=None):
     ax.set_xlabel("spoof accepted: false acceptance rate (%)")
     ax.set_ylabel("bona fide rejected: false rejection rate (%)")
     ax.grid(True, lw=0.4, alpha=0.6)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=7)
     if title:
         ax.set_title(title)
     fig.tight_layout()
