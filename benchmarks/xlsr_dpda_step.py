@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""DPDA steps of the paper's full-size model: XLS-R 300M + AASIST, on a GPU.
+
+Builds the XLS-R 300M architecture (``facebook/wav2vec2-xls-r-300m``: 1024-d,
+24 layers, layer-norm feature encoder) with random weights, since no model hub
+is needed or reachable, puts the AASIST back end on it, and times
+``DPDABrain.fit_batch`` (PCGrad, RawBoost algo 4 on the device) in the
+``split`` and ``joint`` modes at the paper's batch (5 utterances of 66,800
+samples, so 10 forward samples per step), in each precision asked. Prints the
+median step time and the peak GPU memory of each variant::
+
+    python benchmarks/xlsr_dpda_step.py                      # cuda, bf16 and fp16
+    python benchmarks/xlsr_dpda_step.py --tiny --device=cpu  # a CPU check of the script
+
+Authors
+ * dpda contributors 2026
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+from speechbrain.dataio.batch import PaddedBatch
+from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+from dpda.augment import RawBoost
+from dpda.brain import DPDABrain
+from dpda.models.aasist import AASIST
+from dpda.models.ssl import SSLClassifier, count_parameters
+
+XLSR_300M = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    conv_dim=(512,) * 7,
+    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+    conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    num_conv_pos_embeddings=128,
+    num_conv_pos_embedding_groups=16,
+    conv_bias=True,
+    layerdrop=0.0,
+)
+TINY = dict(
+    XLSR_300M,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(16,) * 7,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
+
+
+class HFFrontEnd(torch.nn.Module):
+    """The last hidden layer of a transformers wav2vec2 (SpeechBrain's
+    wrapper does the same, plus loading from a source folder)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, wavs, lengths=None):
+        """Frame features ``[B, T, D]``."""
+        wavs = torch.nn.functional.layer_norm(wavs, wavs.shape[1:])
+        return self.model(wavs).last_hidden_state
+
+
+class Counter:
+    """Stands in for the epoch counter the Brain logs with."""
+
+    current = 1
+
+
+def build_brain(args, mode):
+    """DPDABrain with XLS-R + AASIST, PCGrad, RawBoost algo 4."""
+    config = Wav2Vec2Config(**(TINY if args.tiny else XLSR_300M))
+    torch.manual_seed(0)
+    backend = AASIST(input_size=config.hidden_size)
+    model = SSLClassifier(HFFrontEnd(Wav2Vec2Model(config)), backend)
+    hparams = {
+        "class_weights": [0.1, 0.9],
+        "augment": RawBoost(algo=4),
+        "aligner": "pcgrad",
+        "aligner_kwargs": {},
+        "dpda_mode": mode,
+        "epoch_counter": Counter(),
+        "output_folder": "/tmp",
+    }
+    brain = DPDABrain(
+        modules={"model": model},
+        opt_class=lambda params: torch.optim.Adam(params, lr=1e-6, weight_decay=1e-4),
+        hparams=hparams,
+        run_opts={"device": args.device, "precision": args.precision_now},
+    )
+    brain.init_optimizers()
+    brain.modules.train()
+    return brain
+
+
+def make_batch(args):
+    """Five utterances of 66,800 samples, random speech-like noise."""
+    gen = torch.Generator().manual_seed(1)
+    wavs = 0.1 * torch.randn(args.batch, args.samples, generator=gen)
+    return PaddedBatch(
+        [{"id": f"u{i}", "sig": wavs[i], "label_id": i % 2} for i in range(args.batch)]
+    )
+
+
+def time_variant(args, mode):
+    """Median step time (s) and peak memory (GiB) of one variant."""
+    brain = build_brain(args, mode)
+    batch = make_batch(args)
+    cuda = args.device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for step in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        brain.step += 1
+        brain.fit_batch(batch)
+        if cuda:
+            torch.cuda.synchronize()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    params = count_parameters(brain.modules.model)
+    del brain
+    if cuda:
+        torch.cuda.empty_cache()
+    return statistics.median(times), peak, params
+
+
+def main():
+    """Time split and joint DPDA steps in each precision."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--precisions", nargs="+", default=["bf16", "fp16"])
+    parser.add_argument("--modes", nargs="+", default=["split", "joint"])
+    parser.add_argument("--batch", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=66800)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--tiny", action="store_true", help="tiny wav2vec2 (CPU check)")
+    args = parser.parse_args()
+    if args.device.startswith("cuda"):
+        print(
+            f"device: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}"
+        )
+    else:
+        print(f"device: {args.device}, torch {torch.__version__}")
+    print(
+        f"XLS-R {'tiny' if args.tiny else '300M'} + AASIST, DPDA PCGrad, RawBoost 4, "
+        f"batch {args.batch} x {args.samples} samples, median of {args.steps} steps"
+    )
+    for precision in args.precisions:
+        args.precision_now = precision
+        for mode in args.modes:
+            step, peak, params = time_variant(args, mode)
+            print(
+                f"{precision:5s} {mode:6s} {step * 1000:9.1f} ms/step  "
+                f"peak {peak:6.2f} GiB  ({params / 1e6:.2f} M parameters)"
+            )
+
+
+if __name__ == "__main__":
+    main()
