@@ -23,6 +23,7 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+import yaml
 from speechbrain.utils.checkpoints import (
     average_checkpoints,
     mark_as_loader,
@@ -167,7 +168,8 @@ class AntiSpoofBrain(sb.Brain):
             )
         self.rng_state = RNGState()
         if self.checkpointer is not None:
-            self.checkpointer.add_recoverable("rng", self.rng_state)
+            # Optional: checkpoints written before it existed still load.
+            self.checkpointer.add_recoverable("rng", self.rng_state, optional_load=True)
 
     # -- checkpointed state --------------------------------------------------
     def extra_state(self):
@@ -193,7 +195,8 @@ class AntiSpoofBrain(sb.Brain):
     def _recover(self, path, end_of_epoch):
         del end_of_epoch
         with open(path, encoding="utf-8") as f:
-            state = json.load(f)
+            # JSON is a subset of YAML: SpeechBrain's own format loads too.
+            state = yaml.safe_load(f)
         self.step = state["step"]
         self.avg_train_loss = state["avg_train_loss"]
         self.optimizer_step = state["optimizer_step"]

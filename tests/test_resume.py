@@ -196,3 +196,25 @@ def test_training_checkpoint_with_a_malicious_pickle_is_refused(tmp_path):
     # The control: the same file does run code when unpickled naively.
     torch.load(saved.paramfiles["model"], weights_only=False)
     assert marker.exists()
+
+
+def test_checkpoints_from_before_the_rng_state_still_resume(tmp_path):
+    """A checkpoint in SpeechBrain's own brain format, without rng.ckpt."""
+    from dpda.brain import AntiSpoofBrain
+    from dpda.checkpoints import AtomicCheckpointer
+
+    model = torch.nn.Linear(2, 2)
+    ckpt = AtomicCheckpointer(str(tmp_path), {"model": model})
+    saved = ckpt.save_checkpoint(end_of_epoch=False)
+    (saved.path / "brain.ckpt").write_text(
+        "avg_train_loss: 0.5\noptimizer_step: 7\nstep: 7\n"
+    )
+    brain = AntiSpoofBrain(
+        modules={"model": model},
+        hparams={"class_weights": [0.1, 0.9]},
+        run_opts={"device": "cpu"},
+        checkpointer=ckpt,
+    )
+    ckpt.recover_if_possible()
+    assert (brain.step, brain.optimizer_step, brain.avg_train_loss) == (7, 7, 0.5)
+    assert brain.rng_state.pending is None
