@@ -174,3 +174,24 @@ def test_malformed_meta_csv(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ProtocolError, match=message):
         parse_itw_meta(str(path))
+
+
+def test_in_the_wild_blank_lines_trailing_spaces_and_missing_audio(tmp_path):
+    root = tmp_path / "release_in_the_wild"
+    root.mkdir()
+    (root / "meta.csv").write_text(
+        "file,speaker,label\n0.wav,Alec Guinness,spoof  \n\n1.wav,Ava Max,bona-fide\n"
+        "2.wav,Ava Max,spoof\n3.wav,Ava Max,spoof\n"
+    )
+    entries = parse_itw_meta(str(root / "meta.csv"))
+    assert [(k, e["label"]) for k, e in entries.items()] == [
+        ("0", "spoof"),
+        ("1", "bonafide"),
+        ("2", "spoof"),
+        ("3", "spoof"),
+    ]
+    (root / "0.wav").write_bytes(b"")
+    (root / "1.wav").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"2 .*missing.*2\.wav") as err:
+        prepare_in_the_wild(str(root), str(tmp_path / "m"))
+    assert "3.wav" in str(err.value)
