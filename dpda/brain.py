@@ -250,6 +250,13 @@ class AntiSpoofBrain(sb.Brain):
                 "on_bad_audio option) or train in fp32, then resume."
             )
 
+    def _should_save_intra_epoch_ckpt(self, last_ckpt_time, steps_since_ckpt):
+        # Only between optimizer steps: gradients accumulated towards the next
+        # step (and DPDA's clean-path store) are not part of a checkpoint.
+        if self.step % self.grad_accumulation_factor:
+            return False
+        return super()._should_save_intra_epoch_ckpt(last_ckpt_time, steps_since_ckpt)
+
     # -- batches -------------------------------------------------------------
     def on_fit_batch_start(self, batch, should_step):
         """Restore the generators of an intra-epoch checkpoint, if pending."""

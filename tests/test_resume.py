@@ -198,6 +198,7 @@ def test_training_checkpoint_with_a_malicious_pickle_is_refused(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Trying to load checkpoint")
 def test_checkpoints_from_before_the_rng_state_still_resume(tmp_path):
     """A checkpoint in SpeechBrain's own brain format, without rng.ckpt."""
     from dpda.brain import AntiSpoofBrain
@@ -218,3 +219,26 @@ def test_checkpoints_from_before_the_rng_state_still_resume(tmp_path):
     ckpt.recover_if_possible()
     assert (brain.step, brain.optimizer_step, brain.avg_train_loss) == (7, 7, 0.5)
     assert brain.rng_state.pending is None
+
+
+def test_intra_epoch_checkpoints_fall_between_optimizer_steps(tmp_path):
+    """With gradient accumulation, no checkpoint inside an accumulation cycle."""
+    from dpda.brain import DPDABrain
+    from dpda.checkpoints import AtomicCheckpointer
+
+    model = torch.nn.Linear(2, 2)
+    brain = DPDABrain(
+        modules={"model": model},
+        hparams={"class_weights": [0.1, 0.9], "aligner": "pcgrad"},
+        run_opts={
+            "device": "cpu",
+            "grad_accumulation_factor": 2,
+            "ckpt_interval_steps": 1,
+        },
+        checkpointer=AtomicCheckpointer(str(tmp_path), {"model": model}),
+    )
+    decisions = []
+    for step in range(1, 7):
+        brain.step = step
+        decisions.append(brain._should_save_intra_epoch_ckpt(0.0, 1))
+    assert decisions == [False, True, False, True, False, True]
