@@ -37,6 +37,7 @@ import math
 import os
 import queue
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -44,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 
 import yaml
+
+from dpda.data.manifest import open_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +239,7 @@ def _execute_one(run, cwd, device, train_script):
     if os.path.exists(previous):  # resumed: count the earlier attempts too
         with open(previous, encoding="utf-8") as f:
             info["wall_s"] += json.load(f).get("wall_s", 0.0)
-    _write_json(previous, info)
+    write_json_atomic(info, previous)
     return True, log_path
 
 
@@ -330,14 +333,12 @@ def collect_run(run_folder):
 
 
 def _mean_std(values):
+    """Mean and sample standard deviation (NaN for fewer than two values)."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return statistics.fmean(values), std
 
 
 def aggregate(per_run, baseline=None):
@@ -545,16 +546,7 @@ def _write_csv(path, rows):
     fields = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open_atomic(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)

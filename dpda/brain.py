@@ -34,6 +34,7 @@ from speechbrain.utils.distributed import ddp_all_reduce
 
 from dpda.alignment import get_aligner
 from dpda.checkpoints import RNGState
+from dpda.data.manifest import open_atomic
 from dpda.metrics import compute_eer
 
 logger = logging.getLogger(__name__)
@@ -119,12 +120,9 @@ def write_scores(path, ids, scores):
     scores : list of float
         Scores (higher = more bona fide).
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open_atomic(path) as f:
         for utt_id, score in zip(ids, scores):
             f.write(f"{utt_id} {score:.6f}\n")
-    os.replace(tmp, path)
 
 
 @register_checkpoint_hooks
@@ -652,13 +650,11 @@ def write_epoch_rows(path, epoch, rows):
     if os.path.exists(path):
         with open(path, encoding="utf-8", newline="") as f:
             kept = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open_atomic(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=ALIGN_STAT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(kept)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _all_reduce_mean(grads):

@@ -11,7 +11,6 @@ Authors
  * dpda contributors 2026
 """
 
-import json
 import logging
 import os
 
@@ -20,6 +19,7 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 from tqdm import tqdm
 
+from dpda.data.manifest import open_atomic, write_json_atomic
 from dpda.metrics import (
     asv_error_rates,
     compute_eer,
@@ -297,7 +297,8 @@ def report_scores(
         lines += [f"## EER (%) per {key}", "", format_table(rows), ""]
     result["breakdown"] = breakdown
     result["breakdown_file"] = os.path.join(out_dir, f"{name}_breakdown.md")
-    _write_text(result["breakdown_file"], "\n".join(lines))
+    with open_atomic(result["breakdown_file"]) as f:
+        f.write("\n".join(lines))
     if plots:
         result["det_plot"] = plot_det_curve(
             {name: (bona, spoof)}, os.path.join(out_dir, f"{name}_det.png"), title=name
@@ -314,11 +315,4 @@ def report_scores(
 
 def write_results(path, results):
     """Write the results dictionary as JSON, atomically."""
-    _write_text(path, json.dumps(results, indent=2, default=float))
-
-
-def _write_text(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_json_atomic(results, path, default=float)

@@ -6,6 +6,7 @@ Authors
 
 import csv
 import os
+import statistics
 from statistics import NormalDist
 
 import numpy as np
@@ -284,12 +285,8 @@ def plot_study(per_run, out_dir, eval_sets):
             values = [r[f"EER_{name}"] for r in per_run[run] if f"EER_{name}" in r]
             if not values:
                 continue
-            mean = sum(values) / len(values)
-            std = (
-                (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-                if len(values) > 1
-                else 0.0
-            )
+            mean = statistics.fmean(values)
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
             ax.bar(i, mean, color="C0" if i else "C7", alpha=0.5)
             ax.errorbar(i, mean, yerr=std, color="k", capsize=4)
             ax.scatter([i] * len(values), values, color="k", s=12, zorder=3)

@@ -9,6 +9,7 @@ Authors
  * dpda contributors 2026
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -19,10 +20,48 @@ logger = logging.getLogger(__name__)
 PREP_OPTIONS_FILE = "prepare_options.json"  # default stamp name
 
 
-def write_json_atomic(data, path):
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def open_atomic(path, newline=None):
+    """Open ``path`` for writing text through a temporary file and a rename.
 
-    An interrupted write never leaves a truncated file that looks complete.
+    The file appears whole when the block ends, or not at all: an interrupted
+    write never leaves a truncated file that looks complete.
+
+    Arguments
+    ---------
+    path : str
+        Destination file; its folder is created.
+    newline : str, optional
+        As in :func:`open` (``""`` for the csv module).
+
+    Yields
+    ------
+    file
+        A text file open for writing (UTF-8).
+
+    Example
+    -------
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.txt")
+    >>> with open_atomic(path) as f:
+    ...     _ = f.write("done")
+    >>> open(path).read()
+    'done'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json_atomic(data, path, **dump_kwargs):
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename.
 
     Arguments
     ---------
@@ -30,6 +69,8 @@ def write_json_atomic(data, path):
         JSON-serialisable data.
     path : str
         Destination file.
+    **dump_kwargs
+        Passed to :func:`json.dump` (``indent`` defaults to 2).
 
     Example
     -------
@@ -38,17 +79,9 @@ def write_json_atomic(data, path):
     >>> open(os.path.join(folder, "x.json")).read()
     '{\\n  "a": 1\\n}'
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    dump_kwargs.setdefault("indent", 2)
+    with open_atomic(path) as f:
+        json.dump(data, f, **dump_kwargs)
 
 
 def already_prepared(save_folder, output_files, options, stamp=PREP_OPTIONS_FILE):

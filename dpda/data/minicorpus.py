@@ -45,6 +45,8 @@ import numpy as np
 import soundfile as sf
 import torchaudio.functional as AF
 
+from dpda.data.manifest import open_atomic
+
 GENERATOR_VERSION = 1
 STAMP_NAME = "MINI_CORPUS.json"
 PARTIAL_NAME = "MINI_CORPUS.partial"
@@ -1547,11 +1549,9 @@ def _clear(root):
 
 
 def _write_json(path, content):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open_atomic(path) as f:
         json.dump(content, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def generate_mini_corpus(
