@@ -27,6 +27,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model
 from dpda.augment import RawBoost
 from dpda.brain import DPDABrain
 from dpda.models.aasist import AASIST
+from dpda.models.conformer_tcm import ConformerTCM
 from dpda.models.ssl import SSLClassifier, count_parameters
 
 XLSR_300M = dict(
@@ -80,7 +81,10 @@ def build_brain(args, mode):
     """DPDABrain with XLS-R + AASIST, PCGrad, RawBoost algo 4."""
     config = Wav2Vec2Config(**(TINY if args.tiny else XLSR_300M))
     torch.manual_seed(0)
-    backend = AASIST(input_size=config.hidden_size)
+    if args.backend == "tcm":
+        backend = ConformerTCM(input_size=config.hidden_size)
+    else:
+        backend = AASIST(input_size=config.hidden_size)
     model = SSLClassifier(HFFrontEnd(Wav2Vec2Model(config)), backend)
     hparams = {
         "class_weights": [0.1, 0.9],
@@ -146,6 +150,7 @@ def main():
     parser.add_argument("--samples", type=int, default=66800)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--backend", choices=["aasist", "tcm"], default="aasist")
     parser.add_argument("--tiny", action="store_true", help="tiny wav2vec2 (CPU check)")
     args = parser.parse_args()
     if args.device.startswith("cuda"):
@@ -155,7 +160,8 @@ def main():
     else:
         print(f"device: {args.device}, torch {torch.__version__}")
     print(
-        f"XLS-R {'tiny' if args.tiny else '300M'} + AASIST, DPDA PCGrad, RawBoost 4, "
+        f"XLS-R {'tiny' if args.tiny else '300M'} + {args.backend.upper()}, "
+        "DPDA PCGrad, RawBoost 4, "
         f"batch {args.batch} x {args.samples} samples, median of {args.steps} steps"
     )
     for precision in args.precisions:
