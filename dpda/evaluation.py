@@ -25,6 +25,7 @@ from dpda.metrics import (
     compute_eer,
     compute_min_tdcf,
     format_table,
+    scores_to_trials,
     summarize,
 )
 from dpda.plots import plot_det_curve, plot_score_histograms
@@ -262,14 +263,7 @@ def report_scores(
     """
     os.makedirs(out_dir, exist_ok=True)
     scored = {k: v for k, v in entries.items() if k in scores}
-    trials = [
-        {
-            "id": k,
-            "score": float(scores[k]),
-            **{f: v for f, v in e.items() if f != "wav"},
-        }
-        for k, e in scored.items()
-    ]
+    trials = scores_to_trials(scores, scored)
     bona = [t["score"] for t in trials if t["label"] == "bonafide"]
     spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
     eer, threshold = compute_eer(bona, spoof)
