@@ -52,6 +52,7 @@ import time
 import soundfile
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import ITW_FOLDER, generate_mini_corpus
@@ -137,17 +138,6 @@ def max_abs_difference(first, second):
     return max(abs(a[k] - b[k]) for k in a)
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="mini corpus root or folder with meta.csv")
@@ -226,7 +216,7 @@ def main():
 
     n = len(entries)
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, python {platform.python_version()}"
     )

@@ -20,12 +20,12 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine import cpu_model  # noqa: E402  (benchmarks/machine.py)
 from scipy import signal  # noqa: E402
 
 from dpda.augment import RawBoost  # noqa: E402
@@ -114,17 +114,6 @@ def _timed(fn, sync=None):
     return time.perf_counter() - start
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _one_thread(fn):
     """Runs ``fn`` with torch limited to one thread (per-core comparison)."""
 
@@ -148,7 +137,7 @@ def main():
 
     threads = torch.get_num_threads()
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__} ({threads} threads by default), "
         f"numpy {np.__version__}"
     )
