@@ -321,6 +321,8 @@ def collect_run(run_folder):
     for name, result in results.items():
         if isinstance(result, dict) and "EER" in result and name != "dev":
             row[f"EER_{name}"] = float(result["EER"])
+            # Trials tied across classes (0: the EER does not depend on ties).
+            row[f"ties_{name}"] = float(result.get("cross_class_ties", math.nan))
     stats = os.path.join(run_folder, "alignment_stats.csv")
     row["conflict_rate"] = row["cosine"] = math.nan
     if os.path.exists(stats):
@@ -347,10 +349,14 @@ def aggregate(per_run, baseline=None):
     Arguments
     ---------
     per_run : dict
-        ``{run name: [collect_run() dict per seed]}``.
+        ``{run name: [collect_run() dict per seed]}``; a ``seed`` entry in
+        the dicts pairs runs with the baseline's runs of the same seed.
     baseline : str, optional
         Run name against which ``rel_EER_<set>`` (relative EER change, in %)
-        is computed from the mean EERs.
+        is computed: the run's mean EER over the seeds it shares with the
+        baseline against the baseline's mean over the same seeds (a
+        single-seed run is compared with the baseline's run of that seed,
+        not with its mean over other seeds). ``rel_seeds`` counts them.
 
     Returns
     -------
@@ -360,10 +366,10 @@ def aggregate(per_run, baseline=None):
 
     Example
     -------
-    >>> rows = aggregate({"b": [{"EER_x": 10.0}, {"EER_x": 14.0}],
-    ...                   "a": [{"EER_x": 9.0}]}, baseline="b")
+    >>> rows = aggregate({"b": [{"seed": 1, "EER_x": 10.0}, {"seed": 2, "EER_x": 14.0}],
+    ...                   "a": [{"seed": 2, "EER_x": 7.0}]}, baseline="b")
     >>> rows[0]["EER_x_mean"], round(rows[0]["EER_x_std"], 3), rows[1]["rel_EER_x"]
-    (12.0, 2.828, -25.0)
+    (12.0, 2.828, -50.0)
     """
     metrics = sorted(
         {
@@ -371,7 +377,7 @@ def aggregate(per_run, baseline=None):
             for rows in per_run.values()
             for r in rows
             for k, v in r.items()
-            if isinstance(v, (int, float))
+            if isinstance(v, (int, float)) and k != "seed"
         }
     )
     table = []
@@ -382,12 +388,21 @@ def aggregate(per_run, baseline=None):
             out[f"{metric}_mean"], out[f"{metric}_std"] = mean, std
         table.append(out)
     if baseline:
-        base = next(r for r in table if r["run"] == baseline)
-        for row in table:
+        base_by_seed = {r.get("seed"): r for r in per_run[baseline]}
+        for row, rows in zip(table, per_run.values()):
+            shared = [r for r in rows if r.get("seed") in base_by_seed]
+            row["rel_seeds"] = len(shared)
             for metric in metrics:
-                if metric.startswith("EER_"):
-                    ref = base[f"{metric}_mean"]
-                    row[f"rel_{metric}"] = 100 * (row[f"{metric}_mean"] - ref) / ref
+                if not metric.startswith("EER_"):
+                    continue
+                ours = _mean_std([float(r.get(metric, math.nan)) for r in shared])[0]
+                ref = _mean_std(
+                    [
+                        float(base_by_seed[r.get("seed")].get(metric, math.nan))
+                        for r in shared
+                    ]
+                )[0]
+                row[f"rel_{metric}"] = 100 * (ours - ref) / ref if shared else math.nan
     return table
 
 
@@ -402,7 +417,8 @@ def markdown_table(table, eval_sets, baseline=None):
     eval_sets : list of str
         Evaluation set names (``EER_<set>`` metrics).
     baseline : str, optional
-        The reference row of the relative change.
+        The reference row of the relative change (computed over the seeds
+        each run shares with it, see :func:`aggregate`).
 
     Returns
     -------
@@ -419,7 +435,7 @@ def markdown_table(table, eval_sets, baseline=None):
     for name in eval_sets:
         header.append(f"EER {name} (%)")
         if baseline:
-            header.append(f"vs {baseline}")
+            header.append(f"vs {baseline}, same seeds")
     header += ["best epoch", "best dev loss", "conflict rate (%)", "wall (min)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
@@ -470,9 +486,9 @@ def collect(study, runs):
         if not run.finished:
             logger.warning("%s seed %d has not finished; left out", run.name, run.seed)
             continue
-        row = collect_run(run.output_folder)
+        row = {"seed": run.seed, **collect_run(run.output_folder)}
         per_run.setdefault(run.name, []).append(row)
-        flat.append({"run": run.name, "seed": run.seed, **row})
+        flat.append({"run": run.name, **row})
     if not per_run:
         raise RuntimeError("No finished run to collect")
     baseline = study.get("baseline") if study.get("baseline") in per_run else None

@@ -35,7 +35,7 @@ from speechbrain.utils.distributed import ddp_all_reduce
 from dpda.alignment import get_aligner
 from dpda.checkpoints import RNGState
 from dpda.data.manifest import open_atomic
-from dpda.metrics import compute_eer
+from dpda.metrics import describe_ties, eer_report
 
 logger = logging.getLogger(__name__)
 
@@ -202,26 +202,55 @@ class AntiSpoofBrain(sb.Brain):
 
     # -- non-finite steps ------------------------------------------------------
     def check_loss_isfinite(self, loss):
-        """Only report finiteness: non-finite steps are skipped and counted
-        in ``optimizers_step`` (the loss's NaN reaches the gradients)."""
-        return bool(torch.isfinite(loss))
+        """Check nothing here (no host synchronisation per backward): a
+        non-finite loss makes non-finite gradients, and the step is skipped
+        and counted in ``optimizers_step`` (:meth:`step_is_finite`)."""
+        del loss
+
+    def step_is_finite(self, *grad_lists):
+        """Decide whether this optimizer step is taken: the one place for it.
+
+        The step is taken only if every gradient of every path is finite.
+        Under DDP the decision is shared by all processes (a process whose
+        own gradients are non-finite makes every process skip), so their
+        parameters, aligner states and collective calls stay in step.
+
+        Arguments
+        ---------
+        *grad_lists : list of torch.Tensor or None
+            The gradients of each path (one list for a single path).
+
+        Returns
+        -------
+        bool
+        """
+        finite = all(grads_are_finite(grads) for grads in grad_lists)
+        if self.distributed_launch and torch.distributed.is_initialized():
+            flag = torch.tensor([1.0 if finite else 0.0], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = bool(flag.item() > 0)
+        return finite
+
+    def skip_optimizer_step(self, reason):
+        """Drop this step's gradients without stepping, and count it.
+
+        With a GradScaler the scale backs off as GradScaler does on a
+        non-finite step (the factor ``backoff_factor``, growth count reset),
+        since it never sees these gradients.
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():
+            self.scaler.update(
+                new_scale=self.scaler.get_scale() * self.scaler.get_backoff_factor()
+            )
+            self.scaler._growth_tracker.fill_(0)
+        self.count_skipped_step(reason)
 
     def optimizers_step(self):
-        """Step unless the gradients are non-finite; count skipped steps."""
-        if self.scaler.is_enabled():
-            # GradScaler skips non-finite steps itself and lowers its scale.
-            scale = self.scaler.get_scale()
-            super().optimizers_step()
-            if self.scaler.get_scale() < scale:
-                self.optimizer_step -= 1
-                self.count_skipped_step("non-finite gradients (GradScaler)")
-            else:
-                self.consecutive_skips = 0
-            return
+        """Step unless a gradient is non-finite; count skipped steps."""
         params = [p for p in self.modules.parameters() if p.requires_grad]
-        if not grads_are_finite([p.grad for p in params]):
-            self.optimizer.zero_grad(set_to_none=True)
-            self.count_skipped_step("non-finite loss or gradients")
+        if not self.step_is_finite([p.grad for p in params]):
+            self.skip_optimizer_step("non-finite loss or gradients")
             return
         self.consecutive_skips = 0
         super().optimizers_step()
@@ -323,8 +352,12 @@ class AntiSpoofBrain(sb.Brain):
             # Not when resuming mid-epoch: the counters were restored.
             self.skipped_steps = 0
 
-    def trial_eer(self):
-        """EER and its threshold for the scores gathered in this stage."""
+    def trial_eer(self, name):
+        """EER report (:func:`dpda.metrics.eer_report`) of this stage's scores.
+
+        Cross-class ties are logged, under ``name``, with the tie-robust EER
+        beside the package's value.
+        """
         bona = [
             s
             for s, y in zip(self.trial_scores, self.trial_labels)
@@ -335,7 +368,11 @@ class AntiSpoofBrain(sb.Brain):
             for s, y in zip(self.trial_scores, self.trial_labels)
             if y != BONAFIDE_INDEX
         ]
-        return compute_eer(bona, spoof)
+        report = eer_report(bona, spoof)
+        warning = describe_ties(report, name)
+        if warning:
+            logger.warning(warning)
+        return report
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log, checkpoint on dev loss, stop early, write score files."""
@@ -346,7 +383,10 @@ class AntiSpoofBrain(sb.Brain):
                 "skipped_steps": self.skipped_steps,
             }
             return
-        eer, threshold = self.trial_eer()
+        report = self.trial_eer(
+            "dev" if stage == sb.Stage.VALID else self.eval_set_name
+        )
+        eer, threshold = report["EER"], report["threshold"]
         if stage == sb.Stage.VALID:
             counter = self.hparams.epoch_counter
             if hasattr(counter, "update_metric"):
@@ -376,6 +416,8 @@ class AntiSpoofBrain(sb.Brain):
                 "trials": len(self.trial_ids),
                 "bonafide": n_bona,
                 "spoof": len(self.trial_ids) - n_bona,
+                "cross_class_ties": report["cross_class_ties"],
+                "EER_tie_robust": report["EER_tie_robust"] * 100,
                 "score_file": score_file,
             }
             self.hparams.train_logger.log_stats(
@@ -394,8 +436,15 @@ class AntiSpoofBrain(sb.Brain):
         """Load the best checkpoint, or the average of the ``avg_checkpoints`` best.
 
         The average weighs each of the k checkpoints with the lowest dev loss
-        exactly once (the paper's code counts the best one twice and drops
-        the fifth).
+        exactly once. The authors' loop (``main.py`` of dpda_ga) does not:
+        it keeps ``sd = model.state_dict()``, whose tensors share storage
+        with the model, then loads each further checkpoint into the model,
+        which overwrites ``sd`` in place. With their 5 files ``best_0`` (the
+        lowest dev loss) to ``best_4`` it computes
+        ``(2 * best_1 + best_2 + best_3 + best_4) / 5``: the best checkpoint
+        is lost and the second best counted twice
+        (``tests/test_brain.py::test_the_authors_average_loses_the_best_checkpoint``
+        runs their loop).
         """
         k = int(getattr(self.hparams, "avg_checkpoints", 1) or 1)
         if self.evaluation_weights == (max_key, min_key, k):
@@ -513,7 +562,6 @@ class DPDABrain(AntiSpoofBrain):
 
     def _backward(self, loss, retain_graph=False):
         scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
-        self.check_loss_isfinite(scaled)
         scaled.backward(retain_graph=retain_graph)
 
     def _swap_grads(self, params, grads):
@@ -567,26 +615,47 @@ class DPDABrain(AntiSpoofBrain):
                 self._backward(loss_aug)
 
         if should_step:
-            aug_grads = [p.grad for p in params]
-            if grads_are_finite(self.clean_grads) and grads_are_finite(aug_grads):
-                combined = self.aligner.combine(self.clean_grads, aug_grads)
-                if self.ddp_align == "local" and self.distributed_launch:
-                    _all_reduce_mean(combined)
-                self._swap_grads(params, combined)
-                self.record_alignment()
-            # Otherwise the aligner (and its state) never sees the non-finite
-            # gradients: they stay in .grad and optimizers_step skips the step
-            # (GradScaler, when enabled, also lowers its scale).
-            self.clean_grads = None
             self.optimizers_step()
 
         loss = 0.5 * (loss_clean.detach() + loss_aug.detach())
         self.on_fit_batch_end(batch, (logits_clean, logits_aug), loss, should_step)
         return loss.cpu()
 
+    def optimizers_step(self):
+        """Align the paths' gradients and step, or skip the whole step.
+
+        The step is skipped (and counted) when any gradient of any path is
+        non-finite: the aligner and its state never see such gradients.
+        """
+        params = self.trainable_parameters()
+        paths = [self.clean_grads, [p.grad for p in params]]
+        self.clean_grads = None
+        if not self.step_is_finite(*paths):
+            self.skip_optimizer_step("non-finite loss or gradients in a path")
+            return
+        combined = self.aligner.combine(*paths)
+        if self.ddp_align == "local" and self.distributed_launch:
+            _all_reduce_mean(combined)
+        self._swap_grads(params, combined)
+        self.record_alignment()
+        self.consecutive_skips = 0
+        sb.Brain.optimizers_step(self)
+
     def record_alignment(self):
-        """Keep the aligner's statistics of this optimizer step."""
+        """Keep the aligner's statistics of this optimizer step, in real units.
+
+        Under a GradScaler the gradients carry the loss scale ``s``: norms are
+        divided by ``s`` and dot products by ``s**2`` (cosines and the
+        aligner's coefficients do not depend on it).
+        """
         stats = dict(self.aligner.last_stats)
+        if self.scaler.is_enabled():
+            scale = float(self.scaler.get_scale())
+            for key in ("norm_clean", "norm_aug"):
+                if key in stats:
+                    stats[key] = stats[key] / scale
+            if "dot" in stats:
+                stats["dot"] = stats["dot"] / scale**2
         stats["epoch"] = self.hparams.epoch_counter.current
         stats["step"] = self.optimizer_step + 1
         stats["conflict"] = int(stats["conflict"])

@@ -1,8 +1,8 @@
 """Scoring evaluation sets and reporting them the ASVspoof way.
 
 Both the training recipe (after training) and ``recipes/InTheWild/evaluate.py``
-(a trained experiment or a pretrained model on In-the-Wild or ASVspoof 2021)
-go through these functions: batched scoring with length buckets, the official
+(a trained experiment or a pretrained model on In-the-Wild, FoR or ASVspoof
+2021) go through these functions: batched scoring with length buckets, the official
 ``UTT_ID SCORE`` file, EER with its threshold, min t-DCF when the ASV error
 rates are known, an EER breakdown per condition, a DET plot and score
 histograms.
@@ -22,8 +22,9 @@ from tqdm import tqdm
 from dpda.data.manifest import open_atomic, write_json_atomic
 from dpda.metrics import (
     asv_error_rates,
-    compute_eer,
     compute_min_tdcf,
+    describe_ties,
+    eer_report,
     format_table,
     scores_to_trials,
     summarize,
@@ -40,6 +41,7 @@ BREAKDOWNS = {
     "asvspoof2021_la": ["attack", "codec", "transmission"],
     "asvspoof2021_df": ["attack", "compression", "source", "vocoder"],
     "in_the_wild": ["speaker"],
+    "for_norm": [],  # FoR labels only the class: no speaker, no system
 }
 
 
@@ -266,10 +268,16 @@ def report_scores(
     trials = scores_to_trials(scores, scored)
     bona = [t["score"] for t in trials if t["label"] == "bonafide"]
     spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
-    eer, threshold = compute_eer(bona, spoof)
+    report = eer_report(bona, spoof)
+    eer, threshold = report["EER"], report["threshold"]
+    ties = describe_ties(report, name)
+    if ties:
+        logger.warning(ties)
     result = {
         "EER": 100 * eer,
         "threshold": threshold,
+        "cross_class_ties": report["cross_class_ties"],
+        "EER_tie_robust": 100 * report["EER_tie_robust"],
         "trials": len(trials),
         "bonafide": len(bona),
         "spoof": len(spoof),
@@ -284,6 +292,8 @@ def report_scores(
         group_by = BREAKDOWNS.get(name, [])
     group_by = [g for g in group_by if trials and g in trials[0]]
     lines = [f"# {name}: EER {result['EER']:.2f}% ({len(trials)} trials)", ""]
+    if ties:
+        lines += [ties + ".", ""]
     breakdown = {}
     for key in group_by:
         rows = summarize(trials, key)

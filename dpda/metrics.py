@@ -15,19 +15,25 @@ import re
 
 import numpy as np
 
+DET_CUTS = ("every", "distinct")
 
-def compute_det_curve(bona_scores, spoof_scores):
+
+def compute_det_curve(bona_scores, spoof_scores, cuts="every"):
     """Compute the DET curve (miss and false-alarm rates over all thresholds).
 
-    Follows the ASVspoof evaluation package: all scores are sorted (stable
-    mergesort), the false rejection rate (bona fide rejected) and false
-    acceptance rate (spoof accepted) are computed at every cut of the sorted
-    list, and the point ``FRR = 0, FAR = 1`` is prepended. O(N log N).
+    Follows the ASVspoof 2019/2021 evaluation package: all scores are sorted
+    (stable mergesort, bona fide trials listed first), the false rejection
+    rate (bona fide rejected) and false acceptance rate (spoof accepted) are
+    computed at every cut of the sorted list, and the point ``FRR = 0,
+    FAR = 1`` is prepended. O(N log N).
 
-    Ties: the official code may cut *inside* a group of equal scores, an
-    operating point that no threshold realises (bona fide trials sort first,
-    so it is optimistic). Here cuts are only made between distinct scores;
-    on scores without ties the result is identical to the official one.
+    Ties: with ``cuts="every"`` (the package's construction, the default) a
+    cut may fall *inside* a group of equal scores, an operating point that no
+    threshold realises; where bona fide and spoof scores tie, the curve then
+    depends on the order of the inputs. ``cuts="distinct"`` only cuts between
+    distinct scores: every point is realised by a threshold and the curve
+    does not depend on the input order. Both are identical on scores without
+    cross-class ties.
 
     Arguments
     ---------
@@ -35,6 +41,8 @@ def compute_det_curve(bona_scores, spoof_scores):
         Scores of the bona fide trials (1-D).
     spoof_scores : array_like
         Scores of the spoofed trials (1-D).
+    cuts : str
+        ``"every"`` (the package) or ``"distinct"`` (threshold-realisable).
 
     Returns
     -------
@@ -44,23 +52,22 @@ def compute_det_curve(bona_scores, spoof_scores):
         False acceptance rate of spoof trials for each threshold.
     thresholds : numpy.ndarray
         The thresholds: at index ``k`` a trial is accepted as bona fide when
-        its score is strictly greater than ``thresholds[k]``.
+        its score is strictly greater than ``thresholds[k]`` (for a cut
+        inside a group of ties, the tied score itself).
 
     Example
     -------
     >>> frr, far, thr = compute_det_curve([1.0, 2.0], [0.0])
     >>> frr.tolist(), far.tolist()
     ([0.0, 0.0, 0.5, 1.0], [1.0, 0.0, 0.0, 0.0])
+    >>> compute_det_curve([1.0], [1.0])[0].tolist()  # cut inside the tie
+    [0.0, 1.0, 1.0]
+    >>> compute_det_curve([1.0], [1.0], cuts="distinct")[0].tolist()
+    [0.0, 1.0]
     """
-    bona = np.asarray(bona_scores, dtype=np.float64).ravel()
-    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
-    if bona.size == 0 or spoof.size == 0:
-        raise ValueError(
-            f"EER needs both classes: got {bona.size} bona fide and "
-            f"{spoof.size} spoof scores"
-        )
-    if not (np.isfinite(bona).all() and np.isfinite(spoof).all()):
-        raise ValueError("Scores contain NaN or inf; cannot compute the EER")
+    if cuts not in DET_CUTS:
+        raise ValueError(f"cuts must be one of {DET_CUTS}, got {cuts!r}")
+    bona, spoof = _check_scores(bona_scores, spoof_scores)
     n_scores = bona.size + spoof.size
     all_scores = np.concatenate((bona, spoof))
     labels = np.concatenate((np.ones(bona.size), np.zeros(spoof.size)))
@@ -71,19 +78,39 @@ def compute_det_curve(bona_scores, spoof_scores):
 
     tar_trial_sums = np.cumsum(labels)
     nontarget_trial_sums = spoof.size - (np.arange(1, n_scores + 1) - tar_trial_sums)
-    # Keep the cut after the last member of each group of equal scores.
-    group_ends = np.flatnonzero(
-        np.append(sorted_scores[1:] != sorted_scores[:-1], True)
-    )
+    if cuts == "every":
+        keep = np.arange(n_scores)
+    else:  # the cut after the last member of each group of equal scores
+        keep = np.flatnonzero(np.append(sorted_scores[1:] != sorted_scores[:-1], True))
 
-    frr = np.concatenate(([0.0], tar_trial_sums[group_ends] / bona.size))
-    far = np.concatenate(([1.0], nontarget_trial_sums[group_ends] / spoof.size))
-    thresholds = np.concatenate(([sorted_scores[0] - 0.001], sorted_scores[group_ends]))
+    frr = np.concatenate(([0.0], tar_trial_sums[keep] / bona.size))
+    far = np.concatenate(([1.0], nontarget_trial_sums[keep] / spoof.size))
+    thresholds = np.concatenate(([sorted_scores[0] - 0.001], sorted_scores[keep]))
     return frr, far, thresholds
 
 
-def compute_eer(bona_scores, spoof_scores):
-    """Compute the equal error rate and its threshold (ASVspoof semantics).
+def _check_scores(bona_scores, spoof_scores):
+    bona = np.asarray(bona_scores, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
+    if bona.size == 0 or spoof.size == 0:
+        raise ValueError(
+            f"EER needs both classes: got {bona.size} bona fide and "
+            f"{spoof.size} spoof scores"
+        )
+    if not (np.isfinite(bona).all() and np.isfinite(spoof).all()):
+        raise ValueError("Scores contain NaN or inf; cannot compute the EER")
+    return bona, spoof
+
+
+def compute_eer(bona_scores, spoof_scores, cuts="every"):
+    """Compute the equal error rate and its threshold (ASVspoof package).
+
+    The default gives the ASVspoof 2019/2021 evaluation package's number
+    exactly, ties included: the index of the DET curve (every cut of the
+    sorted scores) where FRR and FAR are closest, and their mean there.
+    Under cross-class ties that number depends on the input order (bona fide
+    first here, as in the package); :func:`compute_eer_tie_robust` and
+    :func:`eer_report` give the order-independent value and the tie count.
 
     Arguments
     ---------
@@ -91,6 +118,9 @@ def compute_eer(bona_scores, spoof_scores):
         Scores of the bona fide trials (higher = more bona fide).
     spoof_scores : array_like
         Scores of the spoofed trials.
+    cuts : str
+        ``"every"`` (the package, default) or ``"distinct"``, see
+        :func:`compute_det_curve`.
 
     Returns
     -------
@@ -105,12 +135,134 @@ def compute_eer(bona_scores, spoof_scores):
     (0.3333333333333333, 0.3)
     >>> compute_eer([1.0, 2.0], [-1.0, 0.0])[0]
     0.0
+    >>> compute_eer([0.5, 0.5], [0.5, 0.5])[0]  # the package's value
+    1.0
     """
-    frr, far, thresholds = compute_det_curve(bona_scores, spoof_scores)
+    frr, far, thresholds = compute_det_curve(bona_scores, spoof_scores, cuts)
     abs_diffs = np.abs(frr - far)
     min_index = int(np.argmin(abs_diffs))
     eer = float(np.mean((frr[min_index], far[min_index])))
     return eer, float(thresholds[min_index])
+
+
+def compute_eer_tie_robust(bona_scores, spoof_scores):
+    """EER cutting only between distinct scores (independent of input order).
+
+    Every operating point of the DET curve is then realised by a threshold,
+    so a group of tied bona fide and spoof trials is accepted or rejected as
+    a whole. Equal to :func:`compute_eer` when no bona fide score equals a
+    spoof score.
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        Scores of the bona fide trials (higher = more bona fide).
+    spoof_scores : array_like
+        Scores of the spoofed trials.
+
+    Returns
+    -------
+    eer : float
+        The equal error rate as a fraction in [0, 1].
+    threshold : float
+        A trial is accepted as bona fide when its score exceeds it.
+
+    Example
+    -------
+    >>> compute_eer_tie_robust([0.5, 0.5], [0.5, 0.5])[0]
+    0.5
+    """
+    return compute_eer(bona_scores, spoof_scores, cuts="distinct")
+
+
+def count_cross_class_ties(bona_scores, spoof_scores):
+    """Number of trials whose score equals a score of the other class.
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        Scores of the bona fide trials.
+    spoof_scores : array_like
+        Scores of the spoofed trials.
+
+    Returns
+    -------
+    int
+        Bona fide trials tied with a spoof trial plus spoof trials tied with
+        a bona fide trial (0: the EER does not depend on tie handling).
+
+    Example
+    -------
+    >>> count_cross_class_ties([1.0, 2.0, 2.0], [2.0, 3.0])
+    3
+    """
+    bona = np.asarray(bona_scores, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
+    shared = np.intersect1d(bona, spoof)
+    return int(np.isin(bona, shared).sum() + np.isin(spoof, shared).sum())
+
+
+def eer_report(bona_scores, spoof_scores):
+    """The package's EER, its threshold and, under ties, the tie-robust EER.
+
+    Arguments
+    ---------
+    bona_scores : array_like
+        Scores of the bona fide trials.
+    spoof_scores : array_like
+        Scores of the spoofed trials.
+
+    Returns
+    -------
+    dict
+        ``EER`` (fraction, :func:`compute_eer`), ``threshold``,
+        ``cross_class_ties`` (:func:`count_cross_class_ties`) and
+        ``EER_tie_robust`` (:func:`compute_eer_tie_robust`; equal to ``EER``
+        when there are no cross-class ties).
+
+    Example
+    -------
+    >>> r = eer_report([0.5, 0.5, 0.9], [0.5, 0.1])
+    >>> r["cross_class_ties"], round(r["EER"], 4), round(r["EER_tie_robust"], 4)
+    (3, 0.5833, 0.25)
+    """
+    eer, threshold = compute_eer(bona_scores, spoof_scores)
+    ties = count_cross_class_ties(bona_scores, spoof_scores)
+    robust = compute_eer_tie_robust(bona_scores, spoof_scores)[0] if ties else eer
+    return {
+        "EER": eer,
+        "threshold": threshold,
+        "cross_class_ties": ties,
+        "EER_tie_robust": robust,
+    }
+
+
+def describe_ties(report, name="scores"):
+    """One warning line about cross-class ties, or ``None`` without ties.
+
+    Arguments
+    ---------
+    report : dict
+        An :func:`eer_report` result.
+    name : str
+        What was scored (for the message).
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> describe_ties(eer_report([0.5, 0.9], [0.5, 0.1]), "dev")
+    'dev: 2 trials tie across classes; EER 50.00% (ASVspoof package, input order dependent), tie-robust EER 25.00%'
+    """
+    if not report["cross_class_ties"]:
+        return None
+    return (
+        f"{name}: {report['cross_class_ties']} trials tie across classes; "
+        f"EER {100 * report['EER']:.2f}% (ASVspoof package, input order "
+        f"dependent), tie-robust EER {100 * report['EER_tie_robust']:.2f}%"
+    )
 
 
 # ASVspoof 2019/2021 LA t-DCF cost model (2021 evaluation plan).
@@ -213,7 +365,13 @@ def tdcf_coefficients(Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None):
 
 
 def compute_tdcf_curve(
-    bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None
+    bona_scores,
+    spoof_scores,
+    Pfa_asv,
+    Pmiss_asv,
+    Pfa_spoof_asv,
+    cost_model=None,
+    cuts="every",
 ):
     """Normalised t-DCF of a countermeasure at every DET threshold.
 
@@ -236,6 +394,9 @@ def compute_tdcf_curve(
         Acceptance rate of spoofs by the ASV system.
     cost_model : dict, optional
         Defaults to :data:`ASVSPOOF_COST_MODEL`.
+    cuts : str
+        ``"every"`` (the evaluation package) or ``"distinct"``, see
+        :func:`compute_det_curve`.
 
     Returns
     -------
@@ -251,13 +412,19 @@ def compute_tdcf_curve(
     ([1.0, 0.5199, 0.0398, 1.8261, 3.6124], [-0.001, 0.0, 1.0, 2.0, 3.0])
     """
     c0, c1, c2 = tdcf_coefficients(Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model)
-    pmiss_cm, pfa_cm, thresholds = compute_det_curve(bona_scores, spoof_scores)
+    pmiss_cm, pfa_cm, thresholds = compute_det_curve(bona_scores, spoof_scores, cuts)
     tdcf = c0 + c1 * pmiss_cm + c2 * pfa_cm
     return tdcf / (c0 + min(c1, c2)), thresholds
 
 
 def compute_min_tdcf(
-    bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model=None
+    bona_scores,
+    spoof_scores,
+    Pfa_asv,
+    Pmiss_asv,
+    Pfa_spoof_asv,
+    cost_model=None,
+    cuts="every",
 ):
     """Minimum normalised t-DCF (ASVspoof 2019/2021 LA) and its threshold.
 
@@ -275,6 +442,10 @@ def compute_min_tdcf(
         Acceptance rate of spoofs by the ASV system.
     cost_model : dict, optional
         Defaults to :data:`ASVSPOOF_COST_MODEL`.
+    cuts : str
+        ``"every"`` (the evaluation package, default) or ``"distinct"``
+        (threshold-realisable operating points only), see
+        :func:`compute_det_curve`.
 
     Returns
     -------
@@ -292,7 +463,7 @@ def compute_min_tdcf(
     (0.039773, 1.0)
     """
     tdcf_norm, thresholds = compute_tdcf_curve(
-        bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model
+        bona_scores, spoof_scores, Pfa_asv, Pmiss_asv, Pfa_spoof_asv, cost_model, cuts
     )
     best = int(np.argmin(tdcf_norm))
     return float(tdcf_norm[best]), float(thresholds[best])

@@ -2,7 +2,9 @@
 
 Usage: ``torchrun --nproc_per_node=2 tests/ddp_dpda_worker.py OUT.json MODE``
 with MODE ``exact`` or ``local``; ``single`` runs one process on the global
-batch (the reference). Rank 0 writes the final parameters to OUT.json.
+batch (the reference). ``MODE+nan`` makes the clean path's loss NaN at the
+second step on the last rank only. Rank 0 writes the final parameters to
+OUT.json.
 """
 
 import json
@@ -47,10 +49,13 @@ class ConflictingBrain(DPDABrain):
     """The augmented path learns the opposite labels: its gradient conflicts
     with the clean one, so PCGrad's projection really acts."""
 
+    nan_call = None  # this path_loss call returns NaN
+
     def path_loss(self, logits, batch):
         self._calls = getattr(self, "_calls", 0) + 1
         labels = batch.label_id if self._calls % 2 else 1 - batch.label_id
-        return torch.nn.functional.cross_entropy(logits, labels)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        return loss * float("nan") if self._calls == self.nan_call else loss
 
 
 def global_batch(step):
@@ -64,6 +69,7 @@ def global_batch(step):
 
 
 def main(out_path, mode):
+    mode, _, nan = mode.partition("+")
     run_opts = {"device": "cpu", "max_grad_norm": 1e9}
     rank, world = 0, 1
     if mode != "single":
@@ -88,6 +94,8 @@ def main(out_path, mode):
         },
         run_opts=run_opts,
     )
+    if nan and rank == world - 1:
+        brain.nan_call = 3  # the clean path of the second step
     brain._wrap_distributed()
     brain.init_optimizers()
     cosines = []
@@ -98,7 +106,12 @@ def main(out_path, mode):
         brain.fit_batch(PaddedBatch(items[rank * share : (rank + 1) * share]))
         cosines.append(brain.aligner.last_stats["cosine"])
     params = [p.detach().reshape(-1).tolist() for p in model.parameters()]
-    result = {"params": params, "cosines": cosines}
+    result = {
+        "params": params,
+        "cosines": cosines,
+        "skipped_steps": brain.skipped_steps,
+        "optimizer_steps": brain.optimizer_step,
+    }
     if mode != "single":
         gathered = [None] * world
         torch.distributed.all_gather_object(gathered, result)

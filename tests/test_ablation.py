@@ -101,6 +101,24 @@ def test_aggregate_single_seed_has_nan_std():
     assert row["EER_x_mean"] == 3.0 and math.isnan(row["EER_x_std"])
 
 
+def test_relative_change_pairs_each_run_with_the_baseline_of_its_seeds():
+    base = [{"seed": s, "EER_x": e} for s, e in ((1, 10.0), (2, 20.0), (3, 30.0))]
+    table = aggregate(
+        {
+            "base": base,
+            "one": [{"seed": 3, "EER_x": 15.0}],  # against seed 3 alone: -50%
+            "two": [{"seed": 1, "EER_x": 5.0}, {"seed": 2, "EER_x": 10.0}],
+            "other": [{"seed": 9, "EER_x": 1.0}],  # no shared seed
+        },
+        baseline="base",
+    )
+    rows = {r["run"]: r for r in table}
+    assert rows["one"]["rel_EER_x"] == pytest.approx(-50.0)  # not -25% (vs 20)
+    assert rows["two"]["rel_EER_x"] == pytest.approx(-50.0)  # 7.5 vs 15
+    assert rows["base"]["rel_EER_x"] == 0.0 and rows["one"]["rel_seeds"] == 1
+    assert math.isnan(rows["other"]["rel_EER_x"]) and rows["other"]["rel_seeds"] == 0
+
+
 def test_study_file_errors(tmp_path):
     (tmp_path / "a.yaml").write_text("seed: 1\n")
     bad = tmp_path / "s.yaml"

@@ -232,28 +232,63 @@ def test_pcgrad_under_grad_scaler_equals_unscaled_step(tmp_path):
     else:
         update = 0.5 * (g1 + g2)
     np.testing.assert_allclose(param_delta(model, before), -update, atol=1e-6)
-    # The statistics are those of the scaled gradients: the cosine is unchanged.
+    # The statistics are written in real units: the loss scale (2**12 on
+    # the norms, 2**24 on the dot product) is taken out.
     cos = dot / np.linalg.norm(g1) / np.linalg.norm(g2)
-    assert brain.aligner.last_stats["cosine"] == pytest.approx(cos, abs=1e-5)
+    row = brain.epoch_align_stats[0]
+    assert row["cosine"] == pytest.approx(cos, abs=1e-5)
+    assert row["dot"] == pytest.approx(dot, rel=1e-4)
+    assert row["norm_clean"] == pytest.approx(np.linalg.norm(g1), rel=1e-5)
+    assert row["norm_aug"] == pytest.approx(np.linalg.norm(g2), rel=1e-5)
+    # The aligner itself saw the scaled gradients.
+    assert brain.aligner.last_stats["dot"] == pytest.approx(dot * 2.0**24, rel=1e-4)
 
 
-def test_non_finite_augmented_path_skips_the_step_under_grad_scaler(tmp_path):
-    class BrokenAugBrain(DPDABrain):
+@pytest.mark.parametrize("bad_path", ["clean", "aug"])
+def test_non_finite_path_skips_the_step_under_grad_scaler(tmp_path, bad_path):
+    class BrokenPathBrain(DPDABrain):
         def path_loss(self, logits, batch):
             loss = super().path_loss(logits, batch)
             self._calls = getattr(self, "_calls", 0) + 1
-            return loss * float("inf") if self._calls % 2 == 0 else loss
+            bad = self._calls % 2 == (1 if bad_path == "clean" else 0)
+            return loss * float("inf") if bad else loss
 
     model = make_model(seed=9)
-    brain = make_brain(BrokenAugBrain, model, tmp_path, aligner="pcgrad")
-    brain.scaler = torch.GradScaler("cpu", init_scale=2.0**12)
+    brain = make_brain(BrokenPathBrain, model, tmp_path, aligner="pcgrad")
+    brain.scaler = torch.GradScaler("cpu", init_scale=2.0**12, growth_interval=2)
     brain.nonfinite_count = 0  # Brain.fit() sets it
     before = flat([p.detach() for p in model.parameters()])
     run_steps(brain, [make_batch(4)])
     np.testing.assert_array_equal(param_delta(model, before), 0.0)
-    assert brain.scaler.get_scale() == 2.0**11  # the scaler backed off
+    assert brain.scaler.get_scale() == 2.0**11  # backed off as GradScaler does
     assert brain.skipped_steps == 1 and brain.optimizer_step == 0
     assert brain.epoch_align_stats == []  # the aligner never saw the step
+
+
+@pytest.mark.parametrize("mode", ["split", "joint"])
+@pytest.mark.parametrize("gaf", [1, 2])
+@pytest.mark.parametrize("bad_path", ["clean", "aug", "both"])
+def test_any_non_finite_path_skips_the_whole_step(tmp_path, mode, gaf, bad_path):
+    """A NaN in either path (or both) skips the step: the optimizer never
+    steps on the other path's gradients alone."""
+    model = make_model(seed=11)
+    brain = make_brain(
+        NaNPathBrain, model, tmp_path, aligner="pcgrad", mode=mode, gaf=gaf
+    )
+    # path_loss calls: clean then augmented, for each batch.
+    brain.bad_calls = {"clean": (1,), "aug": (2,), "both": (1, 2)}[bad_path]
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [make_batch(k) for k in range(1, gaf + 1)])
+    np.testing.assert_array_equal(param_delta(model, before), 0.0)
+    assert brain.skipped_steps == 1 and brain.optimizer_step == 0
+    assert brain.epoch_align_stats == []
+    assert all(p.grad is None for p in model.parameters())
+    assert brain.clean_grads is None
+    # The next step trains on both paths again.
+    run_steps(brain, [make_batch(k) for k in range(10, 10 + gaf)])
+    assert np.abs(param_delta(model, before)).max() > 0
+    assert brain.optimizer_step == 1 and brain.skipped_steps == 1
+    assert brain.consecutive_skips == 0
 
 
 class NaNPathBrain(DPDABrain):
@@ -343,6 +378,37 @@ def test_checkpoint_average_weighs_each_of_the_k_best_once(tmp_path):
     brain.on_evaluate_start(min_key="loss")  # plain best checkpoint
     for p in model.parameters():
         torch.testing.assert_close(p.detach(), torch.full_like(p, 2.0))
+
+
+def test_the_authors_average_loses_the_best_checkpoint(tmp_path):
+    """A runnable demonstration of what the authors' averaging loop computes
+    (their main.py, restated on a small model): ``sd`` shares storage with
+    the model, so loading ``best_1`` overwrites ``sd`` before the sum."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    values = [1.0, 2.0, 4.0, 8.0, 16.0]  # best_0 (lowest dev loss) .. best_4
+    for i, value in enumerate(values):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(value)
+        torch.save(model.state_dict(), tmp_path / f"best_{i}.pth")
+
+    n_average_model = 5
+    model.load_state_dict(torch.load(tmp_path / "best_0.pth"))
+    sd = model.state_dict()
+    for i in range(1, n_average_model):
+        model.load_state_dict(torch.load(tmp_path / f"best_{i}.pth"))
+        sd2 = model.state_dict()
+        for key in sd:
+            sd[key] = sd[key] + sd2[key]
+    for key in sd:
+        sd[key] = sd[key] / n_average_model
+    model.load_state_dict(sd)
+
+    theirs = (2 * values[1] + values[2] + values[3] + values[4]) / 5  # 6.4
+    for p in model.parameters():
+        torch.testing.assert_close(p.detach(), torch.full_like(p, theirs))
+    assert theirs != sum(values) / 5  # 6.2, what "the 5 best" means (ours)
 
 
 def test_average_needs_enough_kept_checkpoints(tmp_path):

@@ -13,7 +13,7 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddp_dpda_work
 
 def run(tmp_path, mode):
     out = str(tmp_path / f"{mode}.json")
-    if mode == "single":
+    if mode.startswith("single"):
         cmd = [sys.executable, WORKER, out, mode]
     else:
         cmd = [
@@ -55,3 +55,20 @@ def test_local_mode_keeps_ranks_identical_and_differs_from_exact(single, tmp_pat
     # the update is not the exact global one (PCGrad is not linear).
     assert ranks[0]["cosines"] != ranks[1]["cosines"]
     assert np.abs(flat(local["params"]) - flat(single["params"])).max() > 1e-4
+
+
+@pytest.mark.parametrize("mode", ["exact", "local"])
+def test_a_nan_clean_path_on_one_rank_skips_the_step_on_every_rank(tmp_path, mode):
+    ddp = run(tmp_path, f"{mode}+nan")
+    ranks = ddp["all_ranks"]
+    for rank in ranks:  # the skip was decided together
+        assert rank["skipped_steps"] == 1 and rank["optimizer_steps"] == 2
+    np.testing.assert_allclose(
+        flat(ranks[0]["params"]), flat(ranks[1]["params"]), atol=1e-7
+    )
+    if mode == "exact":  # the same as one process skipping that step
+        single = run(tmp_path, "single+nan")
+        assert single["skipped_steps"] == 1
+        np.testing.assert_allclose(
+            flat(ddp["params"]), flat(single["params"]), atol=1e-5
+        )

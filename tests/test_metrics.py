@@ -10,8 +10,12 @@ from dpda.metrics import (
     asv_error_rates,
     compute_det_curve,
     compute_eer,
+    compute_eer_tie_robust,
     compute_min_tdcf,
     compute_tdcf_curve,
+    count_cross_class_ties,
+    describe_ties,
+    eer_report,
     format_table,
     read_score_file,
     scores_to_trials,
@@ -46,7 +50,7 @@ def test_eer_matches_brute_force_with_ties(seed):
     # Rounded scores create many ties, within and across classes.
     bona = np.round(rng.normal(1.0, 1.0, n_bona), 1)
     spoof = np.round(rng.normal(-0.5, 1.0, n_spoof), 1)
-    eer, _ = compute_eer(bona, spoof)
+    eer, _ = compute_eer_tie_robust(bona, spoof)
     assert eer == pytest.approx(brute_force_eer(bona, spoof), abs=1e-12)
 
 
@@ -54,8 +58,15 @@ def test_eer_perfect_inverted_and_constant():
     assert compute_eer([2.0, 3.0], [0.0, 1.0])[0] == 0.0
     # Inverted scores: every decision is wrong.
     assert compute_eer([0.0, 1.0], [2.0, 3.0])[0] == 1.0
-    # One shared score: the classes cannot be told apart.
-    assert compute_eer([1.0] * 4, [1.0] * 6)[0] == pytest.approx(0.5)
+    # One shared score: the package cuts inside the tie and, bona fide being
+    # listed first, reports 100%; the tie-robust EER is 50%, and it does not
+    # depend on the order.
+    assert compute_eer([1.0] * 4, [1.0] * 6)[0] == 1.0
+    assert package_eer(np.ones(4), np.ones(6))[0] == 1.0
+    assert compute_eer_tie_robust([1.0] * 4, [1.0] * 6)[0] == pytest.approx(0.5)
+    report = eer_report([1.0] * 4, [1.0] * 6)
+    assert report["cross_class_ties"] == 10
+    assert report["EER_tie_robust"] == pytest.approx(0.5)
 
 
 def test_eer_threshold_separates_at_eer():
@@ -85,11 +96,89 @@ def test_eer_rejects_bad_input():
         compute_eer([float("nan")], [0.1])
 
 
-def official_eer(bona, spoof):
-    """The ASVspoof package's algorithm, restated (valid without ties)."""
+def package_det_curve(target_scores, nontarget_scores):
+    """``compute_det_curve`` of the ASVspoof 2019/2021 evaluation package
+    (``eval_metrics.py``), transcribed line by line, ties included."""
+    n_scores = target_scores.size + nontarget_scores.size
+    all_scores = np.concatenate((target_scores, nontarget_scores))
+    labels = np.concatenate(
+        (np.ones(target_scores.size), np.zeros(nontarget_scores.size))
+    )
+    indices = np.argsort(all_scores, kind="mergesort")
+    labels = labels[indices]
+    tar_trial_sums = np.cumsum(labels)
+    nontarget_trial_sums = nontarget_scores.size - (
+        np.arange(1, n_scores + 1) - tar_trial_sums
+    )
+    frr = np.concatenate((np.atleast_1d(0), tar_trial_sums / target_scores.size))
+    far = np.concatenate(
+        (np.atleast_1d(1), nontarget_trial_sums / nontarget_scores.size)
+    )
+    thresholds = np.concatenate(
+        (np.atleast_1d(all_scores[indices[0]] - 0.001), all_scores[indices])
+    )
+    return frr, far, thresholds
+
+
+def package_eer(target_scores, nontarget_scores):
+    """``compute_eer`` of the evaluation package, transcribed."""
+    frr, far, thresholds = package_det_curve(target_scores, nontarget_scores)
+    abs_diffs = np.abs(frr - far)
+    min_index = np.argmin(abs_diffs)
+    eer = np.mean((frr[min_index], far[min_index]))
+    return eer, thresholds[min_index]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_eer_equals_official_algorithm_without_ties(seed):
+    rng = np.random.default_rng(100 + seed)
+    bona = rng.normal(1.0, 1.0, 300)
+    spoof = rng.normal(0.0, 1.5, 700)
+    assert compute_eer(bona, spoof) == package_eer(bona, spoof)
+    report = eer_report(bona, spoof)
+    assert report["cross_class_ties"] == 0
+    assert report["EER_tie_robust"] == report["EER"]
+    assert describe_ties(report) is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_eer_equals_official_package_with_ties(seed):
+    rng = np.random.default_rng(400 + seed)
+    n_bona, n_spoof = rng.integers(5, 400, size=2)
+    # Quantised scores (as from reduced-precision inference): many ties
+    # within and across classes.
+    step = [0.5, 0.1, 0.02][seed % 3]
+    bona = np.round(rng.normal(1.0, 1.0, n_bona) / step) * step
+    spoof = np.round(rng.normal(-0.5, 1.0, n_spoof) / step) * step
+    eer, threshold = compute_eer(bona, spoof)
+    expected, expected_t = package_eer(bona, spoof)
+    assert eer == expected  # exactly the package's number
+    assert threshold == expected_t
+    frr, far, thr = compute_det_curve(bona, spoof)
+    ref = package_det_curve(bona, spoof)
+    for ours, theirs in zip((frr, far, thr), ref):
+        np.testing.assert_array_equal(ours, theirs)
+    # The tie count, against a direct double loop.
+    direct = sum(any(b == x for x in spoof) for b in bona) + sum(
+        any(x == b for b in bona) for x in spoof
+    )
+    assert count_cross_class_ties(bona, spoof) == direct
+    report = eer_report(bona, spoof)
+    assert report["EER"] == expected
+    assert report["cross_class_ties"] == direct
+    assert report["EER_tie_robust"] == pytest.approx(
+        brute_force_eer(bona, spoof), abs=1e-12
+    )
+    if direct:
+        assert f"{direct} trials tie across classes" in describe_ties(report, "x")
+
+
+def eer_listing_first(bona, spoof, first):
+    """The package's construction with ``first`` ("bona"/"spoof") sorted first
+    among equal scores."""
     scores = np.concatenate((bona, spoof))
     labels = np.concatenate((np.ones(bona.size), np.zeros(spoof.size)))
-    order = np.argsort(scores, kind="mergesort")
+    order = np.lexsort((labels if first == "spoof" else 1 - labels, scores))
     tar = np.cumsum(labels[order])
     non = spoof.size - (np.arange(1, scores.size + 1) - tar)
     frr = np.concatenate(([0], tar / bona.size))
@@ -98,14 +187,28 @@ def official_eer(bona, spoof):
     return (frr[i] + far[i]) / 2
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_eer_equals_official_algorithm_without_ties(seed):
-    rng = np.random.default_rng(100 + seed)
-    bona = rng.normal(1.0, 1.0, 300)
-    spoof = rng.normal(0.0, 1.5, 700)
-    assert compute_eer(bona, spoof)[0] == pytest.approx(
-        official_eer(bona, spoof), abs=1e-15
-    )
+def test_package_eer_under_ties_depends_on_the_listing_order():
+    """Why the tie-robust value is reported beside the package's one."""
+    bona, spoof = np.ones(4), np.ones(6)  # a constant-score system
+    assert eer_listing_first(bona, spoof, "bona") == compute_eer(bona, spoof)[0] == 1.0
+    assert eer_listing_first(bona, spoof, "spoof") == 0.0
+    assert compute_eer_tie_robust(bona, spoof)[0] == 0.5
+    rng = np.random.default_rng(7)
+    bona = np.round(rng.normal(0.5, 1.0, 300))
+    spoof = np.round(rng.normal(-0.5, 1.0, 500))
+    package = compute_eer(bona, spoof)[0]
+    assert package == eer_listing_first(bona, spoof, "bona")
+    assert package != eer_listing_first(bona, spoof, "spoof")
+    # The tie-robust EER cuts only between groups: the listing order inside
+    # a group cannot change it, and it lies between the two listings.
+    robust = compute_eer_tie_robust(bona, spoof)[0]
+    low, high = sorted(eer_listing_first(bona, spoof, f) for f in ("bona", "spoof"))
+    assert low - 1e-12 <= robust <= high + 1e-12
+
+
+def test_cuts_are_checked():
+    with pytest.raises(ValueError, match="cuts"):
+        compute_det_curve([1.0], [0.0], cuts="some")
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +292,7 @@ def test_min_tdcf_matches_brute_force_with_ties(seed):
     spoof = np.round(rng.normal(-0.3, 1.2, n_spoof), 1)
     rates = (rng.uniform(0, 0.2), rng.uniform(0, 0.2), rng.uniform(0.05, 1.0))
     expected, expected_t = brute_force_min_tdcf(bona, spoof, rates)
-    value, threshold = compute_min_tdcf(bona, spoof, *rates)
+    value, threshold = compute_min_tdcf(bona, spoof, *rates, cuts="distinct")
     assert value == pytest.approx(expected, abs=1e-12)
     # The threshold returned realises the minimum by direct counting.
     c0, c1, c2 = direct_c012(*rates)

@@ -83,14 +83,13 @@ def randomise_bn(module, seed=0):
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g))
 
 
-@pytest.fixture(scope="module")
-def tiny_wav2vec2(tmp_path_factory):
-    """A tiny XLS-R-like wav2vec 2.0 folder: stable layer norm, layer norm
-    in every feature-encoder convolution, convolution biases."""
+def save_tiny_xlsr(folder, **config):
+    """Write a tiny XLS-R-like wav2vec 2.0 folder (stable layer norm, layer
+    norm in every feature-encoder convolution, convolution biases) whose
+    preprocessor says ``do_normalize: true``, as the hub's XLS-R."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    folder = str(tmp_path_factory.mktemp("tiny_w2v"))
-    config = Wav2Vec2Config(
+    shape = dict(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -105,11 +104,117 @@ def tiny_wav2vec2(tmp_path_factory):
         feat_extract_norm="layer",
     )
     torch.manual_seed(0)
-    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2Model(Wav2Vec2Config(**{**shape, **config})).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, do_normalize=True
     ).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_wav2vec2(tmp_path_factory):
+    return save_tiny_xlsr(str(tmp_path_factory.mktemp("tiny_w2v")))
+
+
+@pytest.fixture(scope="module")
+def hub_like_wav2vec2(tmp_path_factory):
+    """With the regularisation of the hub's facebook/wav2vec2-xls-r-300m
+    config.json: dropouts 0.1, layerdrop 0.1, time masking 0.075."""
+    return save_tiny_xlsr(
+        str(tmp_path_factory.mktemp("hub_like_w2v")),
+        num_hidden_layers=3,
+        activation_dropout=0.0,
+        attention_dropout=0.1,
+        hidden_dropout=0.1,
+        feat_proj_dropout=0.1,
+        layerdrop=0.1,
+        mask_time_prob=0.075,
+        mask_time_length=2,
+        apply_spec_augment=True,
+    )
+
+
+PAPER_CONFIGS = [
+    "dpda_rawboost.yaml",
+    "dpda_rawboost_tcm.yaml",
+    "baseline_rawboost.yaml",
+]
+
+
+def load_paper_hparams(name, ssl_folder, tmp_path, **overrides):
+    from hyperpyyaml import load_hyperpyyaml
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    base = {
+        "data_folder": "unused",
+        "output_folder": str(tmp_path / "build"),
+        "ssl_hub": ssl_folder,
+        "ssl_dim": 32,
+    }
+    with open(os.path.join(root, "hparams", name)) as f:
+        return load_hyperpyyaml(f, {**base, **overrides})
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_configs_run_xlsr_as_the_authors(hub_like_wav2vec2, tmp_path, name):
+    """The paper configurations pin the authors' XLS-R input and
+    regularisation (fairseq xlsr2_300m.pt: raw waveform, mask=False, every
+    dropout and LayerDrop 0.0) over the SSL folder's own files."""
+    hparams = load_paper_hparams(name, hub_like_wav2vec2, tmp_path)
+    wav2vec2 = hparams["wav2vec2"]
+    config = wav2vec2.model.config
+    assert wav2vec2.normalize_wav is False
+    assert config.apply_spec_augment is False
+    for key in (
+        "hidden_dropout",
+        "attention_dropout",
+        "activation_dropout",
+        "feat_proj_dropout",
+        "layerdrop",
+        "mask_time_prob",
+        "mask_feature_prob",
+    ):
+        assert getattr(config, key) == 0.0, key
+    # The modules were built with the pinned rates.
+    rates = [m.p for m in wav2vec2.model.modules() if isinstance(m, torch.nn.Dropout)]
+    rates += [
+        m.dropout
+        for m in wav2vec2.model.modules()
+        if isinstance(getattr(m, "dropout", None), float)
+    ]
+    assert rates and all(r == 0.0 for r in rates)
+    # The authors' training setup (main.py and data_utils.py of dpda_ga).
+    assert hparams["lr"] == 1e-6 and hparams["weight_decay"] == 1e-4
+    assert hparams["batch_size"] == 5 and hparams["class_weights"] == [0.1, 0.9]
+    assert hparams["max_samples"] == hparams["eval_max_samples"] == 66800
+    assert hparams["early_stop_patience"] == 7 and hparams["number_of_epochs"] == 100
+    assert hparams["avg_checkpoints"] == 5 and hparams["rawboost_algo"] == 4
+    assert hparams["max_grad_norm"] == math.inf  # no clipping
+    assert hparams["freeze_ssl"] is False and hparams["ssl_layer"] == "last"
+    if "dpda" in name:
+        assert hparams["dpda_mode"] == "joint"  # one 2B forward, as the authors
+    # In train mode the front end is deterministic and sees the raw waveform:
+    # it equals the Hugging Face model called directly on the samples.
+    # Speech-like level (the normalisation would rescale it about 20-fold).
+    wavs = 0.05 * torch.randn(2, 4000, generator=torch.Generator().manual_seed(3))
+    wav2vec2.train()
+    first, second = wav2vec2(wavs), wav2vec2(wavs)
+    assert torch.equal(first, second)
+    with torch.no_grad():
+        direct = wav2vec2.model(wavs).last_hidden_state
+    torch.testing.assert_close(first.detach(), direct, atol=1e-6, rtol=0)
+    # ... and not the normalised waveform the folder's preprocessor asks for.
+    normalised = torch.nn.functional.layer_norm(wavs, wavs.shape[1:])
+    with torch.no_grad():
+        other = wav2vec2.model(normalised).last_hidden_state
+    assert (other - direct).abs().max() > 1e-3
+
+
+def test_unknown_pinned_ssl_field_is_an_error(hub_like_wav2vec2, tmp_path):
+    from dpda.models.ssl import HFWav2Vec2
+
+    with pytest.raises(ValueError, match="no field 'hiden_dropout'"):
+        HFWav2Vec2(hub_like_wav2vec2, str(tmp_path), config={"hiden_dropout": 0.0})
 
 
 def load_wav2vec2(folder, tmp_path, all_hiddens):
@@ -703,69 +808,83 @@ def test_weighted_ssl_in_training_mode_with_layerdrop(tiny_wav2vec2, tmp_path):
 
 
 def test_import_checkpoint_script_exports_a_detector_with_the_authors_weights(
-    tiny_wav2vec2, tmp_path
+    hub_like_wav2vec2, tmp_path
 ):
     """recipes/ASVspoof/import_checkpoint.py on a synthetic authors' checkpoint
-    for hparams/dpda_rawboost.yaml: the exported detector scores exactly as
-    our model loaded with the mapped weights."""
+    for hparams/dpda_rawboost.yaml, with an SSL folder whose preprocessor says
+    do_normalize: true (as the hub's XLS-R): the exported detector scores as
+    the authors' model does, i.e. the mapped weights on the raw waveform."""
     import subprocess
     import sys
 
-    from hyperpyyaml import load_hyperpyyaml
-
+    from dpda.data.pipelines import crop_or_tile
     from dpda.inference import DeepfakeDetector
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     recipe = os.path.join(root, "recipes", "ASVspoof")
-    overrides = {
-        "data_folder": "unused",
-        "output_folder": str(tmp_path / "build"),
-        "ssl_hub": tiny_wav2vec2,
-        "ssl_dim": 32,
-    }
-    with open(os.path.join(root, "hparams", "dpda_rawboost.yaml")) as f:
-        model = load_hyperpyyaml(f, overrides)["model"]
-    state, _ = authors_state_dict(model, "ssl.ssl.model.")
-    for key in state:  # valid batch-norm statistics, small weights: finite scores
-        if key.endswith("running_var"):
-            state[key] = state[key].abs() + 0.5
-        elif state[key].is_floating_point():
-            state[key] = 0.1 * state[key]
+    model = load_paper_hparams("dpda_rawboost.yaml", hub_like_wav2vec2, tmp_path)[
+        "model"
+    ]
+    state, target_of = authors_state_dict(model, "ssl.ssl.model.")
+    own = model.state_dict()
+    for key in state:  # the back end at its own initialisation: finite scores
+        if key in target_of and not key.startswith("ssl_model."):
+            state[key] = own[target_of[key]].clone()
+    # fairseq's mask embedding: unused without masking (no HF counterpart
+    # when masking is off), dropped and reported.
+    state["ssl_model.model.mask_emb"] = torch.randn(32)
     checkpoint = str(tmp_path / "authors.pth")
     torch.save(state, checkpoint)
     out = str(tmp_path / "detector")
+    command = [
+        sys.executable,
+        "import_checkpoint.py",
+        checkpoint,
+        out,
+        "hparams/dpda_rawboost.yaml",
+        f"--ssl_hub={hub_like_wav2vec2}",
+        "--ssl_dim=32",
+        "--eval_max_samples=6000",
+        "--threshold=0.5",
+        "--ssl_normalize_wav=True",  # overruled: the authors' input is raw
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [
-            sys.executable,
-            "import_checkpoint.py",
-            checkpoint,
-            out,
-            "hparams/dpda_rawboost.yaml",
-            f"--ssl_hub={tiny_wav2vec2}",
-            "--ssl_dim=32",
-            "--eval_max_samples=6000",
-            "--threshold=0.5",
-        ],
-        cwd=recipe,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        command, cwd=recipe, capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "dropped" in result.stdout.lower()  # pretraining-only keys reported
+    assert "ssl_normalize_wav=True ignored" in result.stdout
     detector = DeepfakeDetector.from_hparams(source=out, savedir=str(tmp_path / "sd"))
     assert detector.hparams.threshold == 0.5
+
+    # The authors' model, computed directly: the mapped weights in the
+    # Hugging Face model on the raw samples, the last layer, the back end.
     reference, _ = map_authors_state_dict(state, model)
     model.load_state_dict(reference)
     model.eval()
-    from dpda.data.pipelines import crop_or_tile
-
-    wavs = torch.randn(2, 8000, generator=torch.Generator().manual_seed(1))
+    wavs = 0.05 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(1))
     window = detector.hparams.window_samples  # 6000: the first 6000 samples
     tiled = torch.stack([crop_or_tile(w, window) for w in wavs])
+    hf_model, backend = model.ssl.ssl.model, model.backend
     with torch.no_grad():
-        expected = model(tiled, torch.ones(2))[:, 1]
+        expected = backend(hf_model(tiled).last_hidden_state, torch.ones(2))[:, 1]
+        normalised = torch.nn.functional.layer_norm(tiled, tiled.shape[1:])
+        wrong = backend(hf_model(normalised).last_hidden_state, torch.ones(2))[:, 1]
     ours = detector.mods.model.state_dict()
     for key, value in model.state_dict().items():
         assert torch.equal(ours[key].cpu(), value), key
-    torch.testing.assert_close(detector.score_batch(wavs), expected, atol=1e-5, rtol=0)
+    scores = detector.score_batch(wavs)
+    torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
+    assert (scores - wrong).abs().max() > 50 * 1e-5  # normalising would show
+
+    # A wrong checkpoint path fails at once, before any model is built (an
+    # unreachable hub id would otherwise be fetched first).
+    missing = [*command]
+    missing[2] = str(tmp_path / "no_such.pth")
+    missing[5] = "--ssl_hub=facebook/wav2vec2-xls-r-300m"
+    result = subprocess.run(
+        missing, cwd=recipe, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 2
+    assert f"checkpoint not found: {missing[2]}" in result.stderr

@@ -72,6 +72,10 @@ def check_outputs(out, stdout, n_eval=12, n_itw=8):
             assert math.isfinite(float(score)) and utt
     log = open(os.path.join(out, "train_log.txt")).read()
     assert "epoch: 1" in log and "valid loss" in log
+    # The model card names the corpus really used: the synthetic mini corpus.
+    card = open(os.path.join(out, "detector", "README.md")).read()
+    assert "| Training data | the synthetic dpda mini corpus (not ASVspoof)" in card
+    assert "seed 7, train split of 24 utterances" in card
     return results, log
 
 

@@ -1654,6 +1654,52 @@ def generate_mini_corpus(
         return json.load(f)
 
 
+def describe_training_data(data_folder):
+    """Name the corpus a recipe's ``data_folder`` really holds (model cards).
+
+    A folder of the synthetic mini corpus (its ``MINI_CORPUS.json`` stamp
+    in the folder or the one above, as ``<root>/LA``) is named as such, with
+    its seed and training-set size; anything else is taken for ASVspoof
+    2019 LA.
+
+    Arguments
+    ---------
+    data_folder : str
+        The ``LA`` folder the recipe trained on.
+
+    Returns
+    -------
+    str
+        One line for the model card's "Training data" row.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> tiny = {"train": (2, 3), "dev": (1, 2), "eval": (1, 2), "itw": (1, 1)}
+    >>> _ = generate_mini_corpus(root, seed=0, sizes=tiny)
+    >>> describe_training_data(os.path.join(root, "LA"))[:46]
+    'the synthetic dpda mini corpus (not ASVspoof):'
+    >>> describe_training_data(tempfile.mkdtemp())
+    'ASVspoof 2019 LA train (selection on dev loss)'
+    >>> shutil.rmtree(root)
+    """
+    folder = os.path.abspath(data_folder)
+    for candidate in (folder, os.path.dirname(folder)):
+        stamp_path = os.path.join(candidate, STAMP_NAME)
+        if os.path.isfile(stamp_path):
+            with open(stamp_path, encoding="utf-8") as f:
+                stamp = json.load(f)
+            train = stamp.get("counts", {}).get("train", {})
+            n_train = sum(v for k, v in train.items() if k in ("bonafide", "spoof"))
+            return (
+                "the synthetic dpda mini corpus (not ASVspoof): generated "
+                f"speech in the ASVspoof 2019 LA layout, seed {stamp.get('seed')}, "
+                f"train split of {n_train} utterances (selection on dev loss)"
+            )
+    return "ASVspoof 2019 LA train (selection on dev loss)"
+
+
 def main(argv=None):
     """Command line: ``python -m dpda.data.minicorpus ROOT [--seed N]``.
 

@@ -14,16 +14,19 @@ The fairseq -> HuggingFace names are listed in :data:`FAIRSEQ_TO_HF_WAV2VEC2`;
 pretraining-only fairseq modules (quantizer, projections of the contrastive
 task) are dropped, and reported as such.
 
-To reproduce the authors' scores, the HuggingFace folder given to
-SpeechBrain's Wav2Vec2 needs the XLS-R 300M config (stable layer norm, layer
-norm in every feature-encoder convolution) and ``do_normalize: false`` in its
-``preprocessor_config.json``: the authors feed the raw waveform to fairseq,
-while SpeechBrain normalises the waveform when the feature extractor says so.
+To reproduce the authors' scores, the HuggingFace folder given to the
+front end needs the XLS-R 300M config (stable layer norm, layer norm in every
+feature-encoder convolution), and the front end must see the raw waveform as
+fairseq does: SpeechBrain's Wav2Vec2 normalises it when the folder's
+feature extractor says ``do_normalize`` (the hub's XLS-R does), so the paper
+hparams pin ``normalize_wav: False`` (:class:`dpda.models.ssl.HFWav2Vec2`),
+and :func:`normalising_front_ends` finds a front end that would not.
 
 Authors
  * dpda contributors 2026
 """
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -292,14 +295,79 @@ def map_authors_state_dict(
     return new_state_dict, report
 
 
+def read_authors_checkpoint(path):
+    """Read a released checkpoint (a plain state dict) without running code.
+
+    Arguments
+    ---------
+    path : str
+        The ``.pth`` file.
+
+    Returns
+    -------
+    dict
+        The state dict, read with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        When it does not hold a state dict of tensors.
+
+    Example
+    -------
+    >>> read_authors_checkpoint("no/such/file.pth")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: checkpoint not found: no/such/file.pth
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state_dict.values()
+    ):
+        raise ValueError(f"{path} is not a state dict of tensors")
+    return state_dict
+
+
+def normalising_front_ends(model):
+    """Names of the submodules that normalise the waveform before the model.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        Our classifier.
+
+    Returns
+    -------
+    list of str
+        Submodules (SpeechBrain wav2vec 2.0 wrappers) whose
+        ``normalize_wav`` is true: they would not see the authors' raw input.
+
+    Example
+    -------
+    >>> module = torch.nn.Module()
+    >>> module.normalize_wav = True
+    >>> normalising_front_ends(torch.nn.Sequential(module))
+    ['0']
+    """
+    return [
+        name
+        for name, module in model.named_modules()
+        if getattr(module, "normalize_wav", False)
+    ]
+
+
 def load_authors_checkpoint(path, model, strict=True, **kwargs):
     """Load a released checkpoint of the authors into our model.
 
     Arguments
     ---------
-    path : str
+    path : str or dict
         The ``.pth`` file (a plain state dict, read with
-        ``weights_only=True``).
+        :func:`read_authors_checkpoint`), or the state dict itself.
     model : torch.nn.Module
         Our model (see :func:`map_authors_state_dict`).
     strict : bool
@@ -319,7 +387,10 @@ def load_authors_checkpoint(path, model, strict=True, **kwargs):
         With ``strict``, listing unexpected and missing keys and shape
         mismatches.
     """
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(path, dict):
+        state_dict, path = path, "(state dict)"
+    else:
+        state_dict = read_authors_checkpoint(path)
     new_state_dict, report = map_authors_state_dict(state_dict, model, **kwargs)
     if strict and not report.ok:
         raise RuntimeError(

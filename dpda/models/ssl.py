@@ -14,9 +14,82 @@ Authors
 
 import torch
 import torch.nn.functional as F
+from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from torch import nn
 
 from dpda.models.pooling import masked_mean_std
+
+
+class HFWav2Vec2(Wav2Vec2):
+    """SpeechBrain's wav2vec 2.0 wrapper with the input handling and the
+    regularisation set by the hparams instead of the hub's files.
+
+    SpeechBrain's ``Wav2Vec2`` normalises each waveform when the hub's
+    ``preprocessor_config.json`` says ``do_normalize`` and builds the model
+    with the dropouts, LayerDrop and masking of the hub's ``config.json``.
+    A recipe that must match another run (the paper's authors feed the raw
+    waveform to fairseq's XLS-R with every dropout at 0.0) pins them here:
+    ``config`` values are set on the Hugging Face config *before* the model
+    is built (dropout modules take their rate at construction), and
+    ``normalize_wav`` replaces what the preprocessor says.
+
+    Arguments
+    ---------
+    source : str
+        Hub id or local folder (``config.json``, ``preprocessor_config.json``,
+        weights).
+    save_path : str
+        Cache folder.
+    normalize_wav : bool, optional
+        Normalise each waveform to zero mean and unit variance before the
+        model; ``None`` keeps the preprocessor's ``do_normalize``.
+    config : dict, optional
+        Hugging Face ``Wav2Vec2Config`` fields to set (e.g.
+        ``hidden_dropout``, ``attention_dropout``, ``activation_dropout``,
+        ``feat_proj_dropout``, ``layerdrop``, ``mask_time_prob``); an
+        unknown field is an error.
+    **kwargs
+        SpeechBrain ``Wav2Vec2`` options (``output_norm``, ``freeze``,
+        ``apply_spec_augment``, ``output_all_hiddens``...).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from transformers import (
+    ...     Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+    >>> folder = tempfile.mkdtemp()
+    >>> Wav2Vec2Model(Wav2Vec2Config(
+    ...     hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...     intermediate_size=16, conv_dim=(8, 8), conv_kernel=(10, 3),
+    ...     conv_stride=(5, 2), num_conv_pos_embeddings=4,
+    ...     num_conv_pos_embedding_groups=2, hidden_dropout=0.1,
+    ... )).save_pretrained(folder)
+    >>> _ = Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(folder)
+    >>> ssl = HFWav2Vec2(folder, tempfile.mkdtemp(), normalize_wav=False,
+    ...                  config={"hidden_dropout": 0.0})
+    >>> ssl.normalize_wav, ssl.model.config.hidden_dropout
+    (False, 0.0)
+    >>> ssl(torch.randn(2, 800)).shape
+    torch.Size([2, 79, 16])
+    """
+
+    def __init__(self, source, save_path, normalize_wav=None, config=None, **kwargs):
+        # Read by override_config, which the parent calls before building.
+        object.__setattr__(self, "_pinned_config", dict(config or {}))
+        super().__init__(source, save_path, **kwargs)
+        if normalize_wav is not None:
+            self.normalize_wav = bool(normalize_wav)
+
+    def override_config(self, config):
+        """Set the pinned fields on the Hugging Face config."""
+        for key, value in self._pinned_config.items():
+            if not hasattr(config, key):
+                raise ValueError(
+                    f"{type(config).__name__} has no field {key!r} (pinned in "
+                    "the hparams' SSL config)"
+                )
+            setattr(config, key, value)
+        return config
 
 
 class SSLClassifier(nn.Module):

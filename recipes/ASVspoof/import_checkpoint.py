@@ -15,10 +15,12 @@ and :class:`dpda.inference.DeepfakeDetector` load::
         hparams/dpda_rawboost.yaml [--threshold=0.0]
     python import_checkpoint.py tcm_model.pth exported/tcm hparams/dpda_rawboost_tcm.yaml
 
-The checkpoint is read with ``torch.load(weights_only=True)``. The authors
-feed raw waveforms to fairseq: to reproduce their scores, the wav2vec2 folder
-given as ``--ssl_hub`` should have ``do_normalize: false`` in its
-``preprocessor_config.json``.
+The checkpoint is read first, with ``torch.load(weights_only=True)``, so a
+wrong path fails before any model is built or downloaded. The authors feed
+the raw waveform to fairseq's XLS-R: the import forces that input handling
+(``ssl_normalize_wav: False``, whatever the SSL source's
+``preprocessor_config.json`` says), and refuses an hparams file whose
+wav2vec 2.0 front end would still normalise the waveform.
 
 Authors
  * dpda contributors 2026
@@ -26,6 +28,7 @@ Authors
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 
@@ -34,7 +37,14 @@ import yaml
 from hyperpyyaml import load_hyperpyyaml
 
 from dpda.inference import export_detector
-from dpda.models.checkpoint_mapping import load_authors_checkpoint
+from dpda.models.checkpoint_mapping import (
+    load_authors_checkpoint,
+    normalising_front_ends,
+    read_authors_checkpoint,
+)
+
+# The authors' input handling: the raw waveform, not normalised.
+AUTHORS_INPUT = {"ssl_normalize_wav": False}
 
 
 def main(argv=None):
@@ -52,12 +62,30 @@ def main(argv=None):
     hparams_file, _, overrides = sb.parse_arguments(rest)
     overrides = yaml.safe_load(overrides) if overrides else {}
     overrides.setdefault("data_folder", "unused")
+    try:  # before building (and downloading) the model
+        state_dict = read_authors_checkpoint(args.checkpoint)
+    except (OSError, RuntimeError, ValueError) as error:
+        parser.error(str(error))
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams_text = fin.read()
+    for key, value in AUTHORS_INPUT.items():
+        if re.search(rf"^{key}\s*:", hparams_text, flags=re.MULTILINE):
+            if overrides.get(key, value) != value:
+                print(f"{key}={overrides[key]} ignored: the authors' input is {value}")
+            overrides[key] = value
     with tempfile.TemporaryDirectory() as scratch:
         overrides.setdefault("output_folder", scratch)
-        with open(hparams_file, encoding="utf-8") as fin:
-            hparams = load_hyperpyyaml(fin, overrides)
+        hparams = load_hyperpyyaml(hparams_text, overrides)
         model = hparams["model"]
-        report = load_authors_checkpoint(args.checkpoint, model)
+        normalising = normalising_front_ends(model)
+        if normalising:
+            parser.error(
+                f"{hparams_file}: the front end {normalising[0]} normalises the "
+                "waveform, the authors' model does not; define "
+                "ssl_normalize_wav (passed as normalize_wav to "
+                "dpda.models.ssl.HFWav2Vec2) as in hparams/dpda_rawboost.yaml"
+            )
+        report = load_authors_checkpoint(state_dict, model)
         print(report.describe())
         exported = export_detector(
             args.out_dir,

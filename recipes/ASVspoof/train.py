@@ -31,7 +31,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 from dpda.data.inthewild import prepare_in_the_wild
-from dpda.data.minicorpus import generate_mini_corpus
+from dpda.data.minicorpus import describe_training_data, generate_mini_corpus
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
 from dpda.evaluation import report_scores, write_results
 from dpda.inference import export_detector
@@ -195,7 +195,7 @@ if __name__ == "__main__":
             overrides=overrides,
             card={
                 "title": hparams["experiment_name"],
-                "training_data": "ASVspoof 2019 LA train (selection on dev loss)",
+                "training_data": describe_training_data(hparams["data_folder"]),
                 "eers": {k: v["EER"] for k, v in results.items() if k in eval_sets},
             },
         )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Evaluate a trained detector on In-the-Wild or ASVspoof 2021 LA / DF.
+"""Evaluate a trained detector on In-the-Wild, FoR for-norm or ASVspoof 2021.
 
 The detector is a folder exported by ``recipes/ASVspoof/train.py``
 (``<output_folder>/detector``) or a pretrained source, loaded through
@@ -12,6 +12,8 @@ compression, vocoder...), a DET plot and score histograms::
     cd recipes/InTheWild
     python evaluate.py hparams/evaluate.yaml --detector=<folder or hub id> \\
         --data_folder=/path/to/release_in_the_wild
+    python evaluate.py hparams/evaluate.yaml --detector=<folder or hub id> \\
+        --eval_set=for_norm --data_folder=/path/to/for-norm
 
 Authors
  * dpda contributors 2026
@@ -28,6 +30,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from dpda.brain import write_scores
 from dpda.data.asvspoof2021 import prepare_asvspoof2021
+from dpda.data.fakeorreal import prepare_for_norm
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
 from dpda.evaluation import audio_lengths, report_scores, score_dataset, write_results
@@ -35,7 +38,7 @@ from dpda.inference import DeepfakeDetector
 
 logger = logging.getLogger(__name__)
 
-EVAL_SETS = ("in_the_wild", "asvspoof2021_la", "asvspoof2021_df")
+EVAL_SETS = ("in_the_wild", "for_norm", "asvspoof2021_la", "asvspoof2021_df")
 
 
 def prepare(hparams):
@@ -49,6 +52,14 @@ def prepare(hparams):
             hparams["data_folder"], manifests, skip_prep=hparams["skip_prep"]
         )
         return os.path.join(manifests, "in_the_wild.json")
+    if name == "for_norm":  # the authors' FoR set: for-norm/testing
+        return prepare_for_norm(
+            hparams["data_folder"],
+            manifests,
+            split="testing",
+            name="for_norm",
+            skip_prep=hparams["skip_prep"],
+        )
     if name in ("asvspoof2021_la", "asvspoof2021_df"):
         return prepare_asvspoof2021(
             hparams["data_folder"],
