@@ -57,40 +57,46 @@ class Accumulate(Aligner):
         return combine_gradients(grads_clean, grads_aug, 1.0, 1.0)
 
 
+# wav2vec 2.0 regularisation off, as in the paper configurations.
+NO_DROPOUT = dict(
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
+
+
+class Frontend(torch.nn.Module):
+    """The last hidden layer of a transformers wav2vec 2.0 model."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, wavs, lengths=None):
+        """Frame features ``[B, T, D]``."""
+        return self.model(wavs).last_hidden_state
+
+
 def build_model(seed=0):
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
+    """A 5.58 M-parameter XLS-R-like model (random weights, no dropout)."""
+    from dpda.models.ssl import PooledBackend, SSLClassifier, random_wav2vec2
 
-    from dpda.models.ssl import PooledBackend
-
-    class Frontend(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            config = Wav2Vec2Config(
-                hidden_size=256,
-                num_hidden_layers=6,
-                num_attention_heads=4,
-                intermediate_size=1024,
-                conv_dim=(128,) * 7,
-                num_conv_pos_embeddings=32,
-                num_conv_pos_embedding_groups=4,
-                do_stable_layer_norm=True,
-                feat_extract_norm="layer",
-                hidden_dropout=0.0,
-                attention_dropout=0.0,
-                activation_dropout=0.0,
-                feat_proj_dropout=0.0,
-                layerdrop=0.0,
-                mask_time_prob=0.0,
-            )
-            self.model = Wav2Vec2Model(config)
-
-        def forward(self, wavs, lengths=None):
-            return self.model(wavs).last_hidden_state
-
-    from dpda.models.ssl import SSLClassifier
-
-    torch.manual_seed(seed)
-    return SSLClassifier(Frontend(), PooledBackend(256, 64, dropout=0.0))
+    wav2vec2 = random_wav2vec2(
+        seed,
+        hidden_size=256,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        conv_dim=(128,) * 7,
+        conv_bias=False,
+        num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=4,
+        **NO_DROPOUT,
+    )
+    return SSLClassifier(Frontend(wav2vec2), PooledBackend(256, 64, dropout=0.0))
 
 
 def make_batch(batch, seconds):

@@ -4,7 +4,7 @@ Side by side, with the mini model of ``hparams/mini_dpda_rawboost.yaml``
 (RawCNN, random weights: throughput does not depend on them) on the CPU,
 over the In-the-Wild set of a generated mini corpus (or ``--corpus``):
 
-(a) ``batched``: :func:`dpda.evaluation.score_dataset` as the training recipe
+(a) ``batched``: :func:`dpda.scores.score_dataset` as the training recipe
     scores its test sets: batches of ``--batch``, ``--workers`` DataLoader
     workers reading the audio, each file reduced to its first
     ``eval_max_samples`` samples (tiled when shorter), i.e. the manifest
@@ -56,8 +56,9 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import ITW_FOLDER, generate_mini_corpus
-from dpda.data.pipelines import crop_or_tile, load_manifest
-from dpda.evaluation import BONAFIDE_INDEX, audio_lengths, score_dataset
+from dpda.data.pipelines import BONAFIDE_INDEX, crop_or_tile, load_manifest
+from dpda.evaluation import audio_lengths
+from dpda.scores import score_dataset
 
 HPARAMS = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),

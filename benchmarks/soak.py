@@ -10,7 +10,7 @@ What it measures, on the synthetic mini corpus (``dpda.data.minicorpus``):
    ``--on_bad_audio=skip`` mode they must appear in ``skipped_items.tsv``, the
    rest of the data must train and score, and no optimizer step may be
    skipped for non-finite gradients. The list of corrupted files is written
-   to ``<work_dir>/corpus/corruptions.tsv``.
+   to ``<work_dir>/corpus/corruptions.tsv`` (``benchmarks/corrupt_audio.py``).
 2. Kill and resume. Run A trains the mini DPDA recipe (PCGrad, a few epochs,
    intra-epoch checkpoints every K steps) uninterrupted. Run B runs the same
    command but is killed with SIGKILL (its whole process group) a seeded
@@ -40,7 +40,6 @@ Authors
 
 import argparse
 import glob
-import io
 import json
 import os
 import platform
@@ -53,9 +52,16 @@ import tempfile
 import time
 
 import numpy as np
-import soundfile as sf
 import torch
 import yaml
+from corrupt_audio import (  # benchmarks/corrupt_audio.py, beside this script
+    BAD_KINDS,
+    KINDS,
+    SPLITS,
+    corrupt_corpus,
+    expected_skips,
+    utterance_id,
+)
 
 from dpda.data.minicorpus import generate_mini_corpus
 from dpda.data.pipelines import read_skip_log
@@ -68,185 +74,8 @@ MARKER = "SOAK_WORK_DIR"  # marks a work folder this script may clear
 # Small enough for ~10 minutes on 2 cores; 128 training files fill 8 batches
 # of 16, so drop_last never hides a file from the skip count.
 SMALL_SIZES = {"train": (40, 88), "dev": (20, 40), "eval": (20, 40), "itw": (20, 20)}
-SPLITS = ("train", "dev", "eval", "itw")
 # Evaluation set names of the recipe -> corpus split.
 SCORED_SETS = {"dev": "dev", "asvspoof2019_la_eval": "eval", "in_the_wild": "itw"}
-KINDS = ("truncated", "random_bytes", "empty", "nan", "stereo", "wrong_rate")
-# Kinds the default pipeline (mono downmix, no resampling) must skip.
-BAD_KINDS = frozenset(KINDS) - {"stereo"}
-WRONG_RATE = 22050
-TRUNCATE_KEEP = 0.4  # of the bytes: the cut lands within the first 2 s read
-
-
-# --------------------------------------------------------------------------
-# Corruption
-# --------------------------------------------------------------------------
-def corpus_files(root):
-    """The audio files of the mini corpus, sorted, per split.
-
-    Arguments
-    ---------
-    root : str
-        Folder given to ``generate_mini_corpus``.
-
-    Returns
-    -------
-    dict
-        ``{"train" | "dev" | "eval" | "itw": [path, ...]}``.
-    """
-    pattern = os.path.join(root, "LA", "ASVspoof2019_LA_{}", "flac", "*.flac")
-    files = {s: sorted(glob.glob(pattern.format(s))) for s in ("train", "dev", "eval")}
-    files["itw"] = sorted(glob.glob(os.path.join(root, "release_in_the_wild", "*.wav")))
-    return files
-
-
-def plan_corruptions(files, every):
-    """Choose every ``every``-th file of each split and a corruption kind.
-
-    Kinds cycle through :data:`KINDS` across the splits, in split order, so
-    each split gets several kinds.
-
-    Arguments
-    ---------
-    files : dict
-        ``{split: [path, ...]}`` as returned by :func:`corpus_files`.
-    every : int
-        Corrupt files ``every - 1``, ``2 * every - 1``, ... of each split.
-
-    Returns
-    -------
-    list of tuple
-        ``(split, path, kind)`` rows.
-
-    Example
-    -------
-    >>> plan = plan_corruptions({"train": list("abcdefg"), "itw": list("xyz")}, 3)
-    >>> plan
-    [('train', 'c', 'truncated'), ('train', 'f', 'random_bytes'), ('itw', 'z', 'empty')]
-    """
-    plan = []
-    for split in SPLITS:
-        for path in files.get(split, [])[every - 1 :: every]:
-            plan.append((split, path, KINDS[len(plan) % len(KINDS)]))
-    return plan
-
-
-def utterance_id(path):
-    """The manifest id of a corpus file: its name without extension.
-
-    Example
-    -------
-    >>> utterance_id("/c/LA/ASVspoof2019_LA_dev/flac/LA_D_1234567.flac")
-    'LA_D_1234567'
-    """
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def _encode(samples, rate, file_format, subtype="PCM_16"):
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=file_format, subtype=subtype)
-    return buffer.getvalue()
-
-
-def corrupt_file(path, kind, rng):
-    """Overwrite one audio file with a corrupted version of itself.
-
-    Arguments
-    ---------
-    path : str
-        A FLAC or WAV file, 16 kHz mono PCM.
-    kind : str
-        One of :data:`KINDS`.
-    rng : numpy.random.Generator
-        Draws the random bytes.
-
-    Returns
-    -------
-    str
-        What was done, for the corruption list.
-    """
-    with open(path, "rb") as f:
-        original = f.read()
-    file_format = sf.info(path).format
-    samples, rate = sf.read(path, dtype="float32")
-    if kind == "truncated":
-        data = original[: int(len(original) * TRUNCATE_KEEP)]
-        what = f"cut to {len(data)} of {len(original)} bytes"
-    elif kind == "random_bytes":
-        # No 0xFF byte: no MPEG frame sync, so no decoder can lock on by luck.
-        data = rng.integers(0, 255, len(original), dtype=np.uint8).tobytes()
-        what = f"{len(data)} random bytes"
-    elif kind == "empty":
-        # A FLAC without samples is a stub libsndfile cannot open; a WAV
-        # opens with 0 frames. Both are bad.
-        data = _encode(np.zeros(0, dtype=np.float32), rate, file_format)
-        what = f"0 samples ({file_format})"
-    elif kind == "nan":
-        # FLAC has no float samples: write float WAV content under the same
-        # name (libsndfile detects the format from the content).
-        start = len(samples) // 4
-        samples[start : start + 100] = np.nan
-        data = _encode(samples, rate, "WAV", "FLOAT")
-        what = f"100 NaN samples from {start} (float WAV content)"
-    elif kind == "stereo":
-        stereo = np.stack([samples, 0.5 * samples], axis=1)
-        data = _encode(stereo, rate, file_format)
-        what = "2 channels (downmixed by the pipeline)"
-    elif kind == "wrong_rate":
-        n_out = round(len(samples) * WRONG_RATE / rate)
-        grid = np.arange(n_out) * (rate / WRONG_RATE)
-        resampled = np.interp(grid, np.arange(len(samples)), samples)
-        data = _encode(resampled.astype(np.float32), WRONG_RATE, file_format)
-        what = f"resampled to {WRONG_RATE} Hz"
-    else:
-        raise ValueError(f"Unknown corruption kind {kind!r}; use {KINDS}")
-    with open(path, "wb") as f:
-        f.write(data)
-    return what
-
-
-def corrupt_corpus(root, every, seed):
-    """Corrupt every ``every``-th file of each split; list them in a TSV.
-
-    Arguments
-    ---------
-    root : str
-        The mini corpus.
-    every : int
-        Corruption period within each split.
-    seed : int
-        Seeds the random bytes.
-
-    Returns
-    -------
-    plan : list of tuple
-        ``(split, path, kind)`` rows, as :func:`plan_corruptions`.
-    sizes : dict
-        Number of files per split.
-    """
-    files = corpus_files(root)
-    plan = plan_corruptions(files, every)
-    rng = np.random.default_rng(seed)
-    lines = ["split\tfile\tkind\texpected\twhat\n"]
-    for split, path, kind in plan:
-        what = corrupt_file(path, kind, rng)
-        expected = "skipped" if kind in BAD_KINDS else "kept"
-        rel = os.path.relpath(path, root)
-        lines.append(f"{split}\t{rel}\t{kind}\t{expected}\t{what}\n")
-    with open(os.path.join(root, "corruptions.tsv"), "w", encoding="utf-8") as f:
-        f.writelines(lines)
-    return plan, {split: len(paths) for split, paths in files.items()}
-
-
-def expected_skips(plan):
-    """Ids of the corrupted files the pipeline must skip.
-
-    Example
-    -------
-    >>> expected_skips([("dev", "d/A.flac", "nan"), ("dev", "d/B.flac", "stereo")])
-    {'A'}
-    """
-    return {utterance_id(path) for _, path, kind in plan if kind in BAD_KINDS}
 
 
 # --------------------------------------------------------------------------
@@ -499,6 +328,7 @@ def newest_state(out, name):
 
 
 def _read(path):
+    """The bytes of a file, or ``None`` when it does not exist."""
     if not os.path.isfile(path):
         return None
     with open(path, "rb") as f:
@@ -718,6 +548,7 @@ def prepare_work_dir(path):
 
 
 def _yes(ok):
+    """A verdict in the report: ``yes``, or a ``NO`` that stands out."""
     return "yes" if ok else "NO"
 
 
@@ -798,6 +629,7 @@ def print_report(args, corpus, plan, runs, skipped, steps, run_b, same):
 
 
 def main():
+    """Run the soak from the command line; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="default mini corpus")
     parser.add_argument("--corrupt_every", type=int, default=10)

@@ -21,54 +21,19 @@ import statistics
 import time
 
 import torch
+from dpda_step import NO_DROPOUT, Frontend  # noqa: E402  (beside this script)
 from speechbrain.dataio.batch import PaddedBatch
-from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from dpda.augment import RawBoost
 from dpda.brain import DPDABrain
 from dpda.models.aasist import AASIST
 from dpda.models.conformer_tcm import ConformerTCM
-from dpda.models.ssl import SSLClassifier, count_parameters
-
-XLSR_300M = dict(
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    conv_dim=(512,) * 7,
-    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-    conv_stride=(5, 2, 2, 2, 2, 2, 2),
-    feat_extract_norm="layer",
-    do_stable_layer_norm=True,
-    num_conv_pos_embeddings=128,
-    num_conv_pos_embedding_groups=16,
-    conv_bias=True,
-    layerdrop=0.0,
+from dpda.models.ssl import (
+    TINY_XLSR,
+    SSLClassifier,
+    count_parameters,
+    random_wav2vec2,
 )
-TINY = dict(
-    XLSR_300M,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    conv_dim=(16,) * 7,
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-)
-
-
-class HFFrontEnd(torch.nn.Module):
-    """The last hidden layer of a transformers wav2vec2 (SpeechBrain's
-    wrapper does the same, plus loading from a source folder)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, wavs, lengths=None):
-        """Frame features ``[B, T, D]``."""
-        wavs = torch.nn.functional.layer_norm(wavs, wavs.shape[1:])
-        return self.model(wavs).last_hidden_state
 
 
 class Counter:
@@ -79,13 +44,19 @@ class Counter:
 
 def build_brain(args, mode):
     """DPDABrain with XLS-R + AASIST, PCGrad, RawBoost algo 4."""
-    config = Wav2Vec2Config(**(TINY if args.tiny else XLSR_300M))
-    torch.manual_seed(0)
+    # The paper configurations' front end: raw waveform, no dropout or
+    # LayerDrop (hparams/dpda_rawboost.yaml), random weights.
+    wav2vec2 = random_wav2vec2(
+        0,
+        **(TINY_XLSR if args.tiny else {}),
+        **NO_DROPOUT,
+    )
+    hidden = wav2vec2.config.hidden_size
     if args.backend == "tcm":
-        backend = ConformerTCM(input_size=config.hidden_size)
+        backend = ConformerTCM(input_size=hidden)
     else:
-        backend = AASIST(input_size=config.hidden_size)
-    model = SSLClassifier(HFFrontEnd(Wav2Vec2Model(config)), backend)
+        backend = AASIST(input_size=hidden)
+    model = SSLClassifier(Frontend(wav2vec2), backend)
     hparams = {
         "class_weights": [0.1, 0.9],
         "augment": RawBoost(algo=4),

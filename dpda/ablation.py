@@ -198,6 +198,7 @@ def execute(runs, cwd, devices=None, train_script="train.py"):
     lock = threading.Lock()
 
     def worker(device):
+        """Run queued runs one after the other on ``device``."""
         while True:
             try:
                 run = todo.get_nowait()
@@ -426,6 +427,7 @@ def markdown_table(table, eval_sets, baseline=None):
     """
 
     def pm(row, metric, fmt="{:.2f}"):
+        """``mean ± std`` of a metric (``-`` when absent)."""
         mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
         if math.isnan(mean):
             return "-"
@@ -536,7 +538,7 @@ def det_scores(runs, eval_set, seed):
     dict
         ``{run name: (bona fide scores, spoof scores)}``.
     """
-    from dpda.metrics import read_score_file
+    from dpda.scores import read_score_file
 
     curves = {}
     for run in runs:

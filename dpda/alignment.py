@@ -413,6 +413,7 @@ class CAGradAligner(Aligner):
                 candidates.append(min(1.0, max(0.0, t0 + s)))
 
         def objective(t):
+            """The CAGrad objective at ``w = (t, 1 - t)``."""
             q = curv * (t - t0) ** 2 + m
             lin = 0.5 * (t * (g11 + g12) + (1.0 - t) * (g12 + g22))
             return lin + c_prime * math.sqrt(max(0.0, q))

@@ -35,11 +35,12 @@ from speechbrain.utils.distributed import ddp_all_reduce
 from dpda.alignment import get_aligner
 from dpda.checkpoints import RNGState
 from dpda.data.manifest import open_atomic
+from dpda.data.pipelines import BONAFIDE_INDEX
 from dpda.metrics import describe_ties, eer_report
+from dpda.scores import bonafide_scores, write_scores
 
 logger = logging.getLogger(__name__)
 
-BONAFIDE_INDEX = 1
 ALIGN_STAT_FIELDS = (
     "epoch",
     "step",
@@ -108,23 +109,6 @@ def grads_are_finite(grads):
     return bool(torch.isfinite(torch.stack([n.float().cpu() for n in norms])).all())
 
 
-def write_scores(path, ids, scores):
-    """Write an official ``UTT_ID SCORE`` score file atomically.
-
-    Arguments
-    ---------
-    path : str
-        Destination file.
-    ids : list of str
-        Trial ids.
-    scores : list of float
-        Scores (higher = more bona fide).
-    """
-    with open_atomic(path) as f:
-        for utt_id, score in zip(ids, scores):
-            f.write(f"{utt_id} {score:.6f}\n")
-
-
 @register_checkpoint_hooks
 class AntiSpoofBrain(sb.Brain):
     """Single-path training of a spoofing countermeasure.
@@ -139,7 +123,14 @@ class AntiSpoofBrain(sb.Brain):
 
     An optimizer step whose gradients are not finite (a NaN/inf loss or
     gradient in any path) is skipped, counted (``skipped_steps`` in the train
-    log) and logged. Batches that the data pipeline emptied (every item bad,
+    log) and logged. SpeechBrain's own machinery does not fit a step that
+    must be skipped whole: ``skip_nonfinite_grads`` zeroes the gradients and
+    still steps (Adam's moments and weight decay still move the weights, and
+    an aligner would combine zeros), and ``nonfinite_patience`` counts
+    non-finite losses through a host synchronisation after every backward.
+    So the skip is decided once per optimizer step from the gradients
+    (:meth:`step_is_finite`), and ``max_nonfinite_steps`` bounds the skipped
+    steps in a row; ``check_loss_isfinite`` checks nothing. Batches that the data pipeline emptied (every item bad,
     in ``on_bad_audio: skip`` mode) arrive as ``None`` and are passed over.
     The random generators and the epoch's partial statistics are
     checkpointed, so an intra-epoch checkpoint resumes bitwise identically.
@@ -338,7 +329,7 @@ class AntiSpoofBrain(sb.Brain):
         if stage != sb.Stage.TRAIN:
             self.trial_ids.extend(batch.id)
             self.trial_scores.extend(
-                predictions[:, BONAFIDE_INDEX].detach().float().cpu().tolist()
+                bonafide_scores(predictions.detach()).cpu().tolist()
             )
             self.trial_labels.extend(batch.label_id.cpu().tolist())
         return loss

@@ -1,11 +1,11 @@
-"""Scoring evaluation sets and reporting them the ASVspoof way.
+"""Reporting scored evaluation sets the ASVspoof way.
 
 Both the training recipe (after training) and ``recipes/InTheWild/evaluate.py``
 (a trained experiment or a pretrained model on In-the-Wild, FoR or ASVspoof
-2021) go through these functions: batched scoring with length buckets, the official
-``UTT_ID SCORE`` file, EER with its threshold, min t-DCF when the ASV error
-rates are known, an EER breakdown per condition, a DET plot and score
-histograms.
+2021) report through these functions: EER with its threshold (and the
+tie-robust EER under cross-class ties), min t-DCF when the ASV error rates
+are known, an EER breakdown per condition, a DET plot and score histograms.
+The scores themselves come from :mod:`dpda.scores`.
 
 Authors
  * dpda contributors 2026
@@ -15,9 +15,6 @@ import logging
 import os
 
 import soundfile
-import torch
-from speechbrain.dataio.batch import PaddedBatch
-from tqdm import tqdm
 
 from dpda.data.manifest import open_atomic, write_json_atomic
 from dpda.metrics import (
@@ -33,7 +30,6 @@ from dpda.plots import plot_det_curve, plot_score_histograms
 
 logger = logging.getLogger(__name__)
 
-BONAFIDE_INDEX = 1
 
 # The conditions each evaluation set is broken down by.
 BREAKDOWNS = {
@@ -43,34 +39,6 @@ BREAKDOWNS = {
     "in_the_wild": ["speaker"],
     "for_norm": [],  # FoR labels only the class: no speaker, no system
 }
-
-
-def length_sorted_batches(lengths, batch_size):
-    """Group item indices into batches of similar length (longest first).
-
-    Padding is what makes batched scoring of whole files slow and, with some
-    models, slightly different from scoring each file alone; sorting by
-    length keeps it to a minimum.
-
-    Arguments
-    ---------
-    lengths : list of int
-        Length of each item.
-    batch_size : int
-        Items per batch.
-
-    Returns
-    -------
-    list of list of int
-        Index batches, for a DataLoader's ``batch_sampler``.
-
-    Example
-    -------
-    >>> length_sorted_batches([5, 50, 7, 49, 6], 2)
-    [[1, 3], [2, 4], [0]]
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def audio_lengths(entries, data_root, num_samples=None):
@@ -102,90 +70,6 @@ def audio_lengths(entries, data_root, num_samples=None):
         except Exception:  # unreadable: the pipeline reports it when read
             lengths.append(0)
     return lengths
-
-
-@torch.no_grad()
-def score_dataset(
-    model,
-    dataset,
-    batch_size=32,
-    num_workers=0,
-    device="cpu",
-    lengths=None,
-    collate_fn=None,
-    progress=True,
-    precision=None,
-):
-    """Score every item of a dataset with a countermeasure.
-
-    Arguments
-    ---------
-    model : torch.nn.Module
-        ``model(wavs, relative_lengths) -> logits [B, 2]``; the score is the
-        bona fide logit (higher = more bona fide).
-    dataset : torch.utils.data.Dataset
-        Items with ``id`` and ``sig`` (e.g. from
-        :func:`dpda.data.pipelines.load_manifest`).
-    batch_size : int
-        Items per forward pass.
-    num_workers : int
-        DataLoader workers that read the audio.
-    device : str
-        Where the model runs.
-    lengths : list of int, optional
-        Item lengths: batches are then built from items of similar length.
-    collate_fn : callable, optional
-        Defaults to ``PaddedBatch``; a skipping collate may return ``None``
-        for a batch whose audio was all unreadable.
-    progress : bool
-        Show a progress bar.
-    precision : torch.dtype, optional
-        Autocast dtype (e.g. ``torch.bfloat16``); ``None`` for full precision.
-
-    Returns
-    -------
-    ids : list of str
-    scores : list of float
-
-    Example
-    -------
-    >>> class Energy(torch.nn.Module):
-    ...     def forward(self, wavs, lengths=None):
-    ...         e = wavs.pow(2).mean(dim=1)
-    ...         return torch.stack([-e, e], dim=1)
-    >>> data = [{"id": f"u{i}", "sig": torch.full((4,), float(i))} for i in range(3)]
-    >>> score_dataset(Energy(), data, batch_size=2, progress=False)
-    (['u0', 'u1', 'u2'], [0.0, 1.0, 4.0])
-    """
-    collate_fn = collate_fn or PaddedBatch
-    if lengths is not None:
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_sampler=length_sorted_batches(lengths, batch_size),
-            num_workers=num_workers,
-            collate_fn=collate_fn,
-        )
-    else:
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            collate_fn=collate_fn,
-        )
-    model.eval()
-    device_type = torch.device(device).type
-    ids, scores = [], []
-    for batch in tqdm(loader, disable=not progress, desc="scoring"):
-        if batch is None:
-            continue
-        wavs, lens = batch.sig
-        with torch.autocast(
-            device_type, dtype=precision, enabled=precision is not None
-        ):
-            logits = model(wavs.to(device), lens.to(device))
-        scores.extend(logits[:, BONAFIDE_INDEX].float().cpu().tolist())
-        ids.extend(batch.id)
-    return ids, scores
 
 
 def read_asv_scores(path):

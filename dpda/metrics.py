@@ -5,7 +5,8 @@ This module imports neither SpeechBrain nor the rest of ``dpda``, so it can be
 used on any score file: EER and DET (:func:`compute_eer`), the ASVspoof
 2019/2021 LA min t-DCF (:func:`compute_min_tdcf`, with the ASV error rates
 from :func:`asv_error_rates`), per-condition tables (:func:`summarize`,
-:func:`format_table`) and score files (:func:`read_score_file`).
+:func:`format_table`); score files are read by
+:func:`dpda.scores.read_score_file`.
 
 Authors
  * dpda contributors 2026
@@ -593,6 +594,7 @@ def summarize(trials, group_by, factor_type="auto"):
         factor_type = "spoof" if bona_values <= set(BONAFIDE_PLACEHOLDERS) else "both"
 
     def row(value, bona, spoof):
+        """The table row of one condition."""
         eer = 100 * compute_eer(bona, spoof)[0] if bona.size and spoof.size else np.nan
         return {
             group_by: value,
@@ -646,6 +648,7 @@ def format_table(rows, columns=None, floatfmt=".2f"):
         columns = list(dict.fromkeys(key for r in rows for key in r))
 
     def cell(value):
+        """A value as Markdown table text."""
         if isinstance(value, (bool, np.bool_)) or value is None:
             return str(value)
         if isinstance(value, (int, np.integer)):
@@ -655,6 +658,7 @@ def format_table(rows, columns=None, floatfmt=".2f"):
         return str(value).replace("|", "\\|")
 
     def numeric(column):
+        """Whether a column holds numbers only (right-aligned)."""
         present = [r[column] for r in rows if column in r]
         return bool(present) and all(
             isinstance(v, (int, float, np.integer, np.floating))
@@ -669,66 +673,6 @@ def format_table(rows, columns=None, floatfmt=".2f"):
     for r in rows:
         lines.append("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
-
-
-def read_score_file(path):
-    """Read a score file of ``UTT_ID SCORE`` lines, strictly.
-
-    Blank lines and surrounding whitespace are tolerated; anything else that
-    is not exactly an id and a finite number is an error.
-
-    Arguments
-    ---------
-    path : str
-        The score file.
-
-    Returns
-    -------
-    dict
-        ``{utt_id: score}`` in file order.
-
-    Raises
-    ------
-    ValueError
-        On a malformed line, a non-finite score or a duplicate id, naming the
-        file and the line; or when the file holds no score.
-
-    Example
-    -------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "scores.txt")
-    >>> _ = open(path, "w").write("LA_E_1 1.5\\nLA_E_2 -0.25\\n")
-    >>> read_score_file(path)
-    {'LA_E_1': 1.5, 'LA_E_2': -0.25}
-    """
-    scores, first_seen = {}, {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{lineno}"
-            if len(fields) != 2:
-                raise ValueError(
-                    f"{where}: expected 2 fields 'UTT_ID SCORE', got "
-                    f"{len(fields)}: {line.strip()!r}"
-                )
-            utt_id, text = fields
-            try:
-                score = float(text)
-            except ValueError:
-                raise ValueError(f"{where}: score {text!r} is not a number") from None
-            if not np.isfinite(score):
-                raise ValueError(f"{where}: score {text!r} is not finite")
-            if utt_id in scores:
-                raise ValueError(
-                    f"{where}: duplicate id {utt_id!r} (first on line {first_seen[utt_id]})"
-                )
-            first_seen[utt_id] = lineno
-            scores[utt_id] = score
-    if not scores:
-        raise ValueError(f"{path}: no scores found")
-    return scores
 
 
 def scores_to_trials(scores, entries):

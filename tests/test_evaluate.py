@@ -16,7 +16,8 @@ import sys
 import pytest
 
 from dpda.data.minicorpus import generate_mini_corpus
-from dpda.metrics import compute_eer, read_score_file
+from dpda.metrics import compute_eer
+from dpda.scores import read_score_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "recipes", "ASVspoof")

@@ -20,12 +20,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataio import read_audio
 
 from dpda.data.pipelines import crop_or_tile
-from dpda.inference import (
-    DeepfakeDetector,
-    check_trusted_source,
-    export_detector,
-    extract_model_hparams,
-)
+from dpda.export import export_detector, extract_model_hparams
+from dpda.inference import DeepfakeDetector, check_trusted_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINI = os.path.join(ROOT, "hparams", "mini_dpda_rawboost.yaml")

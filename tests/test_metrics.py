@@ -17,11 +17,11 @@ from dpda.metrics import (
     describe_ties,
     eer_report,
     format_table,
-    read_score_file,
     scores_to_trials,
     summarize,
     tdcf_coefficients,
 )
+from dpda.scores import read_score_file
 
 
 def brute_force_eer(bona, spoof):

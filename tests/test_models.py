@@ -33,7 +33,13 @@ from dpda.models.conformer_tcm import (
     TCMAttention,
     sinusoidal_embedding,
 )
-from dpda.models.ssl import SSLClassifier, WeightedSSL, count_parameters
+from dpda.models.ssl import (
+    TINY_XLSR,
+    SSLClassifier,
+    WeightedSSL,
+    count_parameters,
+    save_random_wav2vec2,
+)
 
 TINY_AASIST = dict(
     input_size=32,
@@ -85,30 +91,15 @@ def randomise_bn(module, seed=0):
 
 def save_tiny_xlsr(folder, **config):
     """Write a tiny XLS-R-like wav2vec 2.0 folder (stable layer norm, layer
-    norm in every feature-encoder convolution, convolution biases) whose
-    preprocessor says ``do_normalize: true``, as the hub's XLS-R."""
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
+    norm in every feature-encoder convolution, convolution biases, three
+    convolutions) whose preprocessor says ``do_normalize: true``, as the
+    hub's XLS-R."""
     shape = dict(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16, 16),
-        conv_kernel=(10, 3, 3),
-        conv_stride=(5, 2, 2),
-        conv_bias=True,
-        num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2,
-        do_stable_layer_norm=True,
-        feat_extract_norm="layer",
+        TINY_XLSR, conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2)
     )
-    torch.manual_seed(0)
-    Wav2Vec2Model(Wav2Vec2Config(**{**shape, **config})).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, do_normalize=True
-    ).save_pretrained(folder)
-    return folder
+    return save_random_wav2vec2(
+        folder, **{**shape, "num_conv_pos_embeddings": 8, **config}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,17 @@ import gzip
 import json
 import os
 import shutil
-import sys
 
 import pytest
 
 from dpda.data.asvspoof import (
     LA_SPLITS,
     PROTOCOL_FOLDER,
-    ProtocolError,
     parse_la_protocol,
+    prepare_asvspoof2019_la,
 )
 from dpda.data.inthewild import parse_itw_meta, prepare_in_the_wild
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "recipes", "ASVspoof"))
-from asvspoof_prepare import prepare_asvspoof2019_la  # noqa: E402
+from dpda.data.listing import ProtocolError
 
 REAL = os.path.join(os.path.dirname(__file__), "data")
 

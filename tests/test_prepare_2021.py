@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dpda.data.asvspoof import ProtocolError
 from dpda.data.asvspoof2021 import (
     DF_COLUMNS,
     LA_COLUMNS,
     parse_trial_metadata,
     prepare_asvspoof2021,
 )
+from dpda.data.listing import ProtocolError
 
 RECIPE = os.path.join(
-    os.path.dirname(__file__), "..", "recipes", "ASVspoof", "asvspoof2021_prepare.py"
+    os.path.dirname(__file__), "..", "recipes", "InTheWild", "asvspoof2021_prepare.py"
 )
 
 
@@ -254,7 +254,7 @@ def test_keys_folder_and_clear_errors(tmp_path):
 def test_cli(tmp_path, monkeypatch, capsys):
     root = str(tmp_path / "2021")
     make_tree(root, "DF", df_lines())
-    argv = [RECIPE, "--data_folder", root, "--save_folder", str(tmp_path / "m")]
+    argv = [RECIPE, root, str(tmp_path / "m")]
     monkeypatch.setattr(sys, "argv", [*argv, "--track", "DF", "--subset", "all"])
     runpy.run_path(RECIPE, run_name="__main__")
     out = capsys.readouterr().out.strip()

@@ -17,10 +17,11 @@ import pytest
 import soundfile as sf
 from test_evaluate import EVALUATE, evaluate, trained  # noqa: F401 (fixture)
 
-from dpda.data.asvspoof import ProtocolError
 from dpda.data.fakeorreal import prepare_for_norm
+from dpda.data.listing import ProtocolError
 from dpda.data.pipelines import read_skip_log
-from dpda.metrics import compute_eer, read_score_file
+from dpda.metrics import compute_eer
+from dpda.scores import read_score_file
 
 SR = 16000
 # The authors' file names (database/protocols/for_norm_test.txt in dpda_ga).

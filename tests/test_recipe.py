@@ -131,28 +131,10 @@ def test_mini_dpda_end_to_end_and_resume(tiny_corpus, tmp_path):
 
 
 def make_tiny_wav2vec2(folder):
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    """A tiny XLS-R-shaped SSL source folder (random weights, offline)."""
+    from dpda.models.ssl import TINY_XLSR, save_random_wav2vec2
 
-    config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        do_stable_layer_norm=True,
-        feat_extract_norm="layer",
-    )
-    torch.manual_seed(0)
-    Wav2Vec2Model(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16000,
-        do_normalize=True,
-        return_attention_mask=True,
-    ).save_pretrained(folder)
+    save_random_wav2vec2(folder, **TINY_XLSR)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Helpers of the reliability soak script, ``benchmarks/soak.py`` (issue 7).
+"""Helpers of the reliability soak script, ``benchmarks/soak.py`` (issue 7),
+and of its corpus corruption, ``benchmarks/corrupt_audio.py``.
 
 The soak itself trains the recipe many times; these tests check its parts on
 tiny files made in tmp_path: the corruption plan and each corruption kind
@@ -10,7 +11,6 @@ Authors
 """
 
 import doctest
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,38 +25,38 @@ import torch
 from dpda.data.audio import AudioError, read_checked_audio
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location(
-    "soak", os.path.join(ROOT, "benchmarks", "soak.py")
-)
-soak = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(soak)
+# soak.py imports corrupt_audio.py from beside it, as when run as a script.
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import corrupt_audio  # noqa: E402
+import soak  # noqa: E402
 
 SR = 16000
 
 
-def test_docstring_examples():
-    assert doctest.testmod(soak).failed == 0
+@pytest.mark.parametrize("module", [soak, corrupt_audio])
+def test_docstring_examples(module):
+    assert doctest.testmod(module).failed == 0
 
 
 def test_plan_takes_every_nth_file_and_cycles_kinds():
     files = {
         split: [f"{split}{i}" for i in range(n)]
-        for split, n in zip(soak.SPLITS, (23, 7, 15, 4))
+        for split, n in zip(corrupt_audio.SPLITS, (23, 7, 15, 4))
     }
-    plan = soak.plan_corruptions(files, 5)
+    plan = corrupt_audio.plan_corruptions(files, 5)
     # Brute force: positions 4, 9, ... of each split, in split order.
     chosen = [
         (split, name)
-        for split in soak.SPLITS
+        for split in corrupt_audio.SPLITS
         for i, name in enumerate(files[split])
         if (i + 1) % 5 == 0
     ]
     assert [(s, p) for s, p, _ in plan] == chosen
     assert len(plan) == 23 // 5 + 7 // 5 + 15 // 5 + 4 // 5
     assert [k for _, _, k in plan] == [
-        soak.KINDS[i % len(soak.KINDS)] for i in range(len(plan))
+        corrupt_audio.KINDS[i % len(corrupt_audio.KINDS)] for i in range(len(plan))
     ]
-    assert soak.plan_corruptions(files, 100) == []
+    assert corrupt_audio.plan_corruptions(files, 100) == []
 
 
 def _speech_like(seconds=1.5, seed=0):
@@ -67,15 +67,15 @@ def _speech_like(seconds=1.5, seed=0):
 
 
 @pytest.mark.parametrize("ext,fmt", [(".flac", "FLAC"), (".wav", "WAV")])
-@pytest.mark.parametrize("kind", soak.KINDS)
+@pytest.mark.parametrize("kind", corrupt_audio.KINDS)
 def test_each_kind_is_bad_except_stereo(tmp_path, kind, ext, fmt):
     path = str(tmp_path / f"LA_T_1000001{ext}")
     pcm = _speech_like()
     sf.write(path, pcm, SR, format=fmt, subtype="PCM_16")
     size = os.path.getsize(path)
-    soak.corrupt_file(path, kind, np.random.default_rng(0))
+    corrupt_audio.corrupt_file(path, kind, np.random.default_rng(0))
 
-    if kind in soak.BAD_KINDS:
+    if kind in corrupt_audio.BAD_KINDS:
         with pytest.raises(AudioError):
             read_checked_audio(path, num_samples=32000)
     else:  # stereo: the pipeline's downmix is the mean of the two channels
@@ -87,7 +87,7 @@ def test_each_kind_is_bad_except_stereo(tmp_path, kind, ext, fmt):
 
     data = open(path, "rb").read()
     if kind == "truncated":
-        assert len(data) == int(size * soak.TRUNCATE_KEEP)
+        assert len(data) == int(size * corrupt_audio.TRUNCATE_KEEP)
     elif kind == "random_bytes":
         assert len(data) == size and b"\xff" not in data
     elif kind == "nan":
@@ -96,17 +96,20 @@ def test_each_kind_is_bad_except_stereo(tmp_path, kind, ext, fmt):
         assert np.isnan(samples[: 32000 // 2]).any()  # within the part read
     elif kind == "wrong_rate":
         info = sf.info(path)
-        assert info.samplerate == soak.WRONG_RATE
-        assert info.frames == round(pcm.size * soak.WRONG_RATE / SR)
+        assert info.samplerate == corrupt_audio.WRONG_RATE
+        assert info.frames == round(pcm.size * corrupt_audio.WRONG_RATE / SR)
 
 
 def test_expected_skips_are_the_bad_kinds_only():
     plan = [
-        ("train", f"/c/{kind}_{i}.flac", kind) for i, kind in enumerate(soak.KINDS * 2)
+        ("train", f"/c/{kind}_{i}.flac", kind)
+        for i, kind in enumerate(corrupt_audio.KINDS * 2)
     ]
-    ids = soak.expected_skips(plan)
-    assert ids == {f"{k}_{i}" for i, k in enumerate(soak.KINDS * 2) if k != "stereo"}
-    assert len(ids) == 2 * (len(soak.KINDS) - 1)
+    ids = corrupt_audio.expected_skips(plan)
+    assert ids == {
+        f"{k}_{i}" for i, k in enumerate(corrupt_audio.KINDS * 2) if k != "stereo"
+    }
+    assert len(ids) == 2 * (len(corrupt_audio.KINDS) - 1)
 
 
 def test_skipped_steps_count_the_last_line_of_each_epoch(tmp_path):

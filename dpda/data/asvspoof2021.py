@@ -28,12 +28,12 @@ Authors
 import logging
 import os
 
-from dpda.data.asvspoof import LABELS, ProtocolError
+from dpda.data.listing import FirstSeen, ProtocolError, check_label, numbered_fields
 from dpda.data.manifest import (
     already_prepared,
     check_audio_exists,
     mark_prepared,
-    write_json_atomic,
+    write_manifest,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,36 +107,13 @@ def parse_trial_metadata(path, track):
     """
     _check_track(track)
     columns = TRACK_COLUMNS[track]
-    rows, first_seen = [], {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{lineno}"
-            if len(fields) != len(columns):
-                raise ProtocolError(
-                    f"{where}: expected {len(columns)} columns for {track} "
-                    f"({' '.join(columns)}), got {len(fields)}: {line.strip()!r}"
-                )
-            row = dict(zip(columns, fields))
-            if row["label"] not in LABELS:
-                raise ProtocolError(
-                    f"{where}: unknown label {row['label']!r} (expected one of {LABELS})"
-                )
-            if (row["label"] == "bonafide") != (row["attack"] in BONAFIDE_ATTACKS):
-                raise ProtocolError(
-                    f"{where}: attack {row['attack']!r} does not match label "
-                    f"{row['label']!r} (bona fide trials have attack 'bonafide' or '-')"
-                )
-            trial = row["trial"]
-            if trial in first_seen:
-                raise ProtocolError(
-                    f"{where}: duplicate trial id {trial!r} "
-                    f"(first on line {first_seen[trial]})"
-                )
-            first_seen[trial] = lineno
-            rows.append(row)
+    rows = []
+    seen = FirstSeen("trial id")
+    described = f"columns for {track} ({' '.join(columns)})"
+    for lineno, where, row in numbered_fields(path, columns, described):
+        check_label(where, row["label"], row["attack"], BONAFIDE_ATTACKS)
+        seen.add(row["trial"], where, f"line {lineno}")
+        rows.append(row)
     if not rows:
         raise ProtocolError(f"{path}: no trials found")
     return rows
@@ -221,7 +198,7 @@ def prepare_asvspoof2021(
         named).
     ValueError
         When no trial belongs to ``subset`` (the subsets present are named).
-    dpda.data.asvspoof.ProtocolError
+    dpda.data.listing.ProtocolError
         On a malformed key line (file and line named).
     """
     _check_track(track)
@@ -268,16 +245,6 @@ def prepare_asvspoof2021(
                 "merge the flac folders of ASVspoof2021_DF_eval_part00..03 there)"
             )
         check_audio_exists(entries, data_folder, keys)
-    write_json_atomic(entries, output)
-    n_bona = sum(e["label"] == "bonafide" for e in entries.values())
-    logger.info(
-        "ASVspoof 2021 %s %s: %d trials (%d bona fide, %d spoof) -> %s",
-        track,
-        subset_name,
-        len(entries),
-        n_bona,
-        len(entries) - n_bona,
-        output,
-    )
+    write_manifest(entries, output, f"ASVspoof 2021 {track} {subset_name}")
     mark_prepared(save_folder, options, stamp)
     return output

@@ -28,8 +28,8 @@ import logging
 import os
 import re
 
-from dpda.data.asvspoof import ProtocolError
-from dpda.data.manifest import already_prepared, mark_prepared, write_json_atomic
+from dpda.data.listing import FirstSeen, ProtocolError
+from dpda.data.manifest import already_prepared, mark_prepared, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def check_file_name(path):
     >>> check_file_name("for-norm/testing/fake/{x}.wav")
     Traceback (most recent call last):
     ...
-    dpda.data.asvspoof.ProtocolError: 'for-norm/testing/fake/{x}.wav': braces in a file name are not supported; rename it
+    dpda.data.listing.ProtocolError: 'for-norm/testing/fake/{x}.wav': braces in a file name are not supported; rename it
     """
     name = os.path.basename(path)
     try:
@@ -149,7 +149,8 @@ def list_for_folder(split_folder):
     if not os.path.isdir(split_folder):
         raise FileNotFoundError(f"FoR split folder not found: {split_folder}")
     split = os.path.basename(os.path.normpath(split_folder))
-    entries, sources = {}, {}
+    entries = {}
+    seen = FirstSeen("trial id")
     for class_folder, label in FOR_CLASSES.items():
         folder = os.path.join(split_folder, class_folder)
         if not os.path.isdir(folder):
@@ -169,12 +170,8 @@ def list_for_folder(split_folder):
                 continue
             check_file_name(path)
             utt_id = for_trial_id(class_folder, file_name)
-            if utt_id in entries:
-                raise ProtocolError(
-                    f"{path}: duplicate trial id {utt_id!r}, also given to "
-                    f"{sources[utt_id]} (whitespace in file names becomes '_')"
-                )
-            sources[utt_id] = path
+            # Whitespace in file names becomes "_": two names may collide.
+            seen.add(utt_id, path, path)
             entries[utt_id] = {
                 "wav": f"{{data_root}}/{split}/{class_folder}/{file_name}",
                 "label": label,
@@ -252,15 +249,6 @@ def prepare_for_norm(
     if not os.path.isdir(data_folder):
         raise FileNotFoundError(f"FoR for-norm folder not found: {data_folder}")
     entries = list_for_folder(os.path.join(data_folder, split))
-    write_json_atomic(entries, output)
-    n_bona = sum(e["label"] == "bonafide" for e in entries.values())
-    logger.info(
-        "FoR for-norm %s: %d clips (%d real, %d fake) -> %s",
-        split,
-        len(entries),
-        n_bona,
-        len(entries) - n_bona,
-        output,
-    )
+    write_manifest(entries, output, f"FoR for-norm {split}")
     mark_prepared(save_folder, options, stamp)
     return output

@@ -13,12 +13,12 @@ import csv
 import logging
 import os
 
-from dpda.data.asvspoof import ProtocolError
+from dpda.data.listing import FirstSeen, ProtocolError
 from dpda.data.manifest import (
     already_prepared,
     check_audio_exists,
     mark_prepared,
-    write_json_atomic,
+    write_manifest,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def parse_itw_meta(meta_path):
     {'wav': '{data_root}/0.wav', 'label': 'spoof', 'speaker': 'Alec Guinness', 'attack': 'unknown'}
     """
     entries = {}
+    seen = FirstSeen("file")
     with open(meta_path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -79,8 +80,7 @@ def parse_itw_meta(meta_path):
                     f"{where}: unknown label {label!r} (expected one of {list(ITW_LABELS)})"
                 )
             utt_id = os.path.splitext(file_name)[0]
-            if utt_id in entries:
-                raise ProtocolError(f"{where}: duplicate file {file_name!r}")
+            seen.add(utt_id, where, f"line {lineno}")
             label = ITW_LABELS[label]
             entries[utt_id] = {
                 "wav": f"{{data_root}}/{file_name}",
@@ -125,14 +125,6 @@ def prepare_in_the_wild(data_folder, save_folder, name="in_the_wild", skip_prep=
         raise FileNotFoundError(f"In-the-Wild meta.csv not found: {meta}")
     entries = parse_itw_meta(meta)
     check_audio_exists(entries, data_folder, meta)
-    write_json_atomic(entries, output)
-    n_bona = sum(e["label"] == "bonafide" for e in entries.values())
-    logger.info(
-        "In-the-Wild: %d clips (%d bona fide, %d spoof) -> %s",
-        len(entries),
-        n_bona,
-        len(entries) - n_bona,
-        output,
-    )
+    write_manifest(entries, output, "In-the-Wild")
     mark_prepared(save_folder, options, stamp)
     return output

@@ -1,5 +1,8 @@
 """Writing SpeechBrain JSON manifests safely, and skipping finished work.
 
+Also the one command line of the ``<corpus>_prepare.py`` scripts
+(:func:`prepare_cli`).
+
 Manifests map an utterance id to its fields; audio paths are stored relative
 to the corpus root as ``{data_root}/...`` so that a manifest can be moved with
 its corpus and loaded with
@@ -9,6 +12,7 @@ Authors
  * dpda contributors 2026
 """
 
+import argparse
 import contextlib
 import json
 import logging
@@ -171,3 +175,81 @@ def check_audio_exists(entries, data_root, listing, max_listed=5):
             f"{len(missing)} audio file(s) listed in {listing} are missing, e.g. "
             + ", ".join(missing[:max_listed])
         )
+
+
+def write_manifest(entries, path, what):
+    """Write a manifest atomically and log its class counts.
+
+    Arguments
+    ---------
+    entries : dict
+        ``{utt_id: {"wav", "label", ...}}``.
+    path : str
+        The JSON manifest.
+    what : str
+        The set's name, for the log line.
+
+    Example
+    -------
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.json")
+    >>> write_manifest({"a": {"wav": "a.wav", "label": "spoof"}}, path, "mini")
+    >>> sorted(json.load(open(path)))
+    ['a']
+    """
+    write_json_atomic(entries, path)
+    n_bona = sum(e["label"] == "bonafide" for e in entries.values())
+    logger.info(
+        "%s: %d trials (%d bona fide, %d spoof) -> %s",
+        what,
+        len(entries),
+        n_bona,
+        len(entries) - n_bona,
+        path,
+    )
+
+
+def prepare_cli(prepare, description, data_help, argv=None, **options):
+    """The command line of every ``<corpus>_prepare.py`` script.
+
+    ``python <corpus>_prepare.py DATA_FOLDER SAVE_FOLDER [--option VALUE ...]``
+    calls ``prepare(data_folder, save_folder, **options)`` and prints what
+    it returns (the manifest paths).
+
+    Arguments
+    ---------
+    prepare : callable
+        The library function, ``prepare(data_folder, save_folder, ...)``.
+    description : str
+        The script's description (its docstring's first line).
+    data_help : str
+        What ``DATA_FOLDER`` is.
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+    **options
+        ``name=dict(...)``: keyword arguments of
+        ``argparse.ArgumentParser.add_argument`` for ``--name``.
+
+    Returns
+    -------
+    object
+        What ``prepare`` returned.
+
+    Example
+    -------
+    >>> def prepare(data_folder, save_folder, split="test"):
+    ...     return f"{data_folder} {split} -> {save_folder}"
+    >>> prepare_cli(prepare, "Prepare X", "the corpus",
+    ...             ["/c", "out", "--split", "dev"], split=dict(default="test"))
+    /c dev -> out
+    '/c dev -> out'
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("data_folder", help=data_help)
+    parser.add_argument("save_folder", help="where the manifests are written")
+    for name, spec in options.items():
+        parser.add_argument(f"--{name}", **spec)
+    args = vars(parser.parse_args(argv))
+    logging.basicConfig(level=logging.INFO)
+    result = prepare(args.pop("data_folder"), args.pop("save_folder"), **args)
+    print(result)
+    return result

@@ -24,6 +24,7 @@ from dpda.data.audio import DEFAULT_MIN_SAMPLES, AudioError, read_checked_audio
 logger = logging.getLogger(__name__)
 
 LABEL_TO_INDEX = {"spoof": 0, "bonafide": 1}
+BONAFIDE_INDEX = LABEL_TO_INDEX["bonafide"]  # the logit that is the score
 ON_ERROR_MODES = ("raise", "skip")
 _FLATTEN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -112,6 +113,7 @@ def audio_pipeline(
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def pipeline(wav):
+        """Read, check and crop (or tile) one file."""
         try:
             signal = read_checked_audio(
                 wav,

@@ -51,6 +51,7 @@ def linear_bandpass_filters(n_filters, kernel_size, sample_rate=16000):
     low, high = edges[:-1, None], edges[1:, None]
 
     def lowpass(cutoff):
+        """Ideal low-pass impulse responses at ``cutoff`` Hz."""
         return 2 * cutoff / sample_rate * torch.sinc(2 * cutoff * t)
 
     h = (lowpass(high) - lowpass(low)) * torch.hamming_window(

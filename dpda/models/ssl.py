@@ -92,6 +92,100 @@ class HFWav2Vec2(Wav2Vec2):
         return config
 
 
+#: The architecture of ``facebook/wav2vec2-xls-r-300m`` as ``transformers``
+#: ``Wav2Vec2Config`` fields (1024-d, 24 layers, layer norm in every
+#: feature-encoder convolution, stable layer norm).
+XLSR_300M_ARCHITECTURE = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    conv_dim=(512,) * 7,
+    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+    conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    conv_bias=True,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    num_conv_pos_embeddings=128,
+    num_conv_pos_embedding_groups=16,
+)
+
+#: A tiny model of the same family (32-d, 2 layers, 7 convolutions of 16
+#: channels) for offline tests and CPU checks of the SSL configurations.
+TINY_XLSR = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(16,) * 7,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
+
+
+def random_wav2vec2(seed=0, **config):
+    """A ``transformers`` wav2vec 2.0 model of the XLS-R 300M architecture
+    (or another, through ``config``) with random weights: no download.
+
+    Arguments
+    ---------
+    seed : int
+        Seed of the random initialisation.
+    **config
+        ``Wav2Vec2Config`` fields replacing :data:`XLSR_300M_ARCHITECTURE`'s
+        or the ``transformers`` defaults (e.g. a small ``hidden_size`` for
+        tests, or the dropouts).
+
+    Returns
+    -------
+    transformers.Wav2Vec2Model
+
+    Example
+    -------
+    >>> model = random_wav2vec2(hidden_size=16, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, conv_dim=(8,) * 7,
+    ...     num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
+    >>> model.eval()(torch.randn(1, 1600)).last_hidden_state.shape
+    torch.Size([1, 4, 16])
+    """
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    return Wav2Vec2Model(Wav2Vec2Config(**{**XLSR_300M_ARCHITECTURE, **config}))
+
+
+def save_random_wav2vec2(folder, do_normalize=True, seed=0, **config):
+    """Write a local wav2vec 2.0 folder (config, random weights,
+    preprocessor) that :class:`HFWav2Vec2` loads offline as an SSL source.
+
+    Arguments
+    ---------
+    folder : str
+        Output folder.
+    do_normalize : bool
+        The preprocessor's ``do_normalize`` (the hub's XLS-R says ``true``).
+    seed : int
+        Seed of the random initialisation.
+    **config
+        See :func:`random_wav2vec2`.
+
+    Returns
+    -------
+    str
+        ``folder``.
+    """
+    from transformers import Wav2Vec2FeatureExtractor
+
+    random_wav2vec2(seed, **config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        do_normalize=do_normalize,
+        return_attention_mask=True,
+    ).save_pretrained(folder)
+    return folder
+
+
 class SSLClassifier(nn.Module):
     """Compose an SSL front end and a back end into one classifier.
 

@@ -36,7 +36,7 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml
 
-from dpda.inference import export_detector
+from dpda.export import export_detector
 from dpda.models.checkpoint_mapping import (
     load_authors_checkpoint,
     normalising_front_ends,

@@ -30,16 +30,14 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
+from dpda.data.asvspoof import prepare_asvspoof2019_la
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import describe_training_data, generate_mini_corpus
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
 from dpda.evaluation import report_scores, write_results
-from dpda.inference import export_detector
-from dpda.metrics import read_score_file
+from dpda.export import export_detector
 from dpda.plots import plot_alignment_stats
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from asvspoof_prepare import prepare_asvspoof2019_la  # noqa: E402
+from dpda.scores import read_score_file
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +80,7 @@ def dataio_prep(hparams):
     }
 
     def load(name, root, crop):
+        """A manifest of ``manifests`` as a dataset, with its path."""
         path = os.path.join(manifests, name)
         return load_manifest(path, root, crop, **audio), path
 
@@ -99,10 +98,10 @@ def dataio_prep(hparams):
     return train_set, dev_set, eval_sets
 
 
-def loader_options(hparams, key):
+def loader_options(options, hparams):
     """DataLoader options; in ``on_bad_audio: skip`` mode, bad items are
     dropped and listed in ``<output_folder>/skipped_items.tsv``."""
-    options = dict(hparams[key])
+    options = dict(options)
     if hparams["on_bad_audio"] == "skip":
         options["collate_fn"] = SkipBadItemsCollate(
             os.path.join(hparams["output_folder"], "skipped_items.tsv")
@@ -139,8 +138,8 @@ if __name__ == "__main__":
         brain.hparams.epoch_counter,
         train_set,
         dev_set,
-        train_loader_kwargs=loader_options(hparams, "train_dataloader_opts"),
-        valid_loader_kwargs=loader_options(hparams, "test_dataloader_opts"),
+        train_loader_kwargs=loader_options(hparams["train_dataloader_opts"], hparams),
+        valid_loader_kwargs=loader_options(hparams["valid_dataloader_opts"], hparams),
     )
 
     stats_csv = os.path.join(hparams["output_folder"], "alignment_stats.csv")
@@ -154,8 +153,9 @@ if __name__ == "__main__":
 
     # The final model (best or k-best average) on dev: its EER threshold is
     # the decision threshold of the exported detector.
-    test_opts = loader_options(hparams, "test_dataloader_opts")
-    results = {"dev": brain.evaluate_set("dev", dev_set, test_opts)}
+    valid_opts = loader_options(hparams["valid_dataloader_opts"], hparams)
+    results = {"dev": brain.evaluate_set("dev", dev_set, valid_opts)}
+    test_opts = loader_options(hparams["test_dataloader_opts"], hparams)
     for name, (dataset, manifest) in eval_sets.items():
         results[name] = brain.evaluate_set(name, dataset, test_opts)
         if sb.utils.distributed.if_main_process():

@@ -28,13 +28,13 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from dpda.brain import write_scores
 from dpda.data.asvspoof2021 import prepare_asvspoof2021
 from dpda.data.fakeorreal import prepare_for_norm
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
-from dpda.evaluation import audio_lengths, report_scores, score_dataset, write_results
+from dpda.evaluation import audio_lengths, report_scores, write_results
 from dpda.inference import DeepfakeDetector
+from dpda.scores import score_dataset, write_scores
 
 logger = logging.getLogger(__name__)
 

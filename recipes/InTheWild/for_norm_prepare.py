@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Prepare Fake-or-Real "for-norm" (FoR) for evaluation: folders -> JSON.
 
 Expected layout (the official release; the class is the folder)::
@@ -18,18 +19,13 @@ Authors
  * dpda contributors 2026
 """
 
-import argparse
-import logging
-
 from dpda.data.fakeorreal import FOR_SPLITS, prepare_for_norm
+from dpda.data.manifest import prepare_cli
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data_folder", help="the for-norm folder")
-    parser.add_argument("save_folder", help="where the manifest is written")
-    parser.add_argument(
-        "--split", default="testing", choices=FOR_SPLITS, help="default: testing"
+    prepare_cli(
+        prepare_for_norm,
+        __doc__.split("\n")[0],
+        "the for-norm folder",
+        split=dict(default="testing", choices=FOR_SPLITS, help="default: testing"),
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
-    prepare_for_norm(args.data_folder, args.save_folder, split=args.split)
