@@ -36,7 +36,7 @@ from dpda.alignment import get_aligner
 from dpda.checkpoints import RNGState
 from dpda.data.manifest import open_atomic
 from dpda.data.pipelines import BONAFIDE_INDEX
-from dpda.metrics import describe_ties, eer_report
+from dpda.metrics import eer_report, warn_ties
 from dpda.scores import bonafide_scores, write_scores
 
 logger = logging.getLogger(__name__)
@@ -237,12 +237,26 @@ class AntiSpoofBrain(sb.Brain):
             self.scaler._growth_tracker.fill_(0)
         self.count_skipped_step(reason)
 
+    def trainable_parameters(self):
+        """The parameters the optimizer steps (and DPDA aligns)."""
+        return [p for p in self.modules.parameters() if p.requires_grad]
+
+    def path_gradients(self):
+        """The gradients of each path of this step: one path here (override)."""
+        return [[p.grad for p in self.trainable_parameters()]]
+
+    def combine_paths(self, paths):
+        """Put the step's gradient in ``.grad``: already there for one path
+        (override)."""
+        del paths
+
     def optimizers_step(self):
-        """Step unless a gradient is non-finite; count skipped steps."""
-        params = [p for p in self.modules.parameters() if p.requires_grad]
-        if not self.step_is_finite([p.grad for p in params]):
+        """Step unless a gradient of any path is non-finite; count skipped steps."""
+        paths = self.path_gradients()
+        if not self.step_is_finite(*paths):
             self.skip_optimizer_step("non-finite loss or gradients")
             return
+        self.combine_paths(paths)
         self.consecutive_skips = 0
         super().optimizers_step()
 
@@ -360,9 +374,7 @@ class AntiSpoofBrain(sb.Brain):
             if y != BONAFIDE_INDEX
         ]
         report = eer_report(bona, spoof)
-        warning = describe_ties(report, name)
-        if warning:
-            logger.warning(warning)
+        warn_ties(report, name)
         return report
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
@@ -547,10 +559,6 @@ class DPDABrain(AntiSpoofBrain):
                 custom_save_hook=_save_aligner,
             )
 
-    def trainable_parameters(self):
-        """The parameters whose gradients are aligned."""
-        return [p for p in self.modules.parameters() if p.requires_grad]
-
     def _backward(self, loss, retain_graph=False):
         scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
         scaled.backward(retain_graph=retain_graph)
@@ -612,25 +620,24 @@ class DPDABrain(AntiSpoofBrain):
         self.on_fit_batch_end(batch, (logits_clean, logits_aug), loss, should_step)
         return loss.cpu()
 
-    def optimizers_step(self):
-        """Align the paths' gradients and step, or skip the whole step.
+    def path_gradients(self):
+        """The clean path's accumulated gradients and the augmented path's
+        (in ``.grad``); the clean store is handed over.
 
-        The step is skipped (and counted) when any gradient of any path is
-        non-finite: the aligner and its state never see such gradients.
+        ``optimizers_step`` skips the whole step when any of them is
+        non-finite, so the aligner and its state never see such gradients.
         """
-        params = self.trainable_parameters()
-        paths = [self.clean_grads, [p.grad for p in params]]
+        paths = [self.clean_grads, [p.grad for p in self.trainable_parameters()]]
         self.clean_grads = None
-        if not self.step_is_finite(*paths):
-            self.skip_optimizer_step("non-finite loss or gradients in a path")
-            return
+        return paths
+
+    def combine_paths(self, paths):
+        """Align the paths' gradients into ``.grad`` and record the statistics."""
         combined = self.aligner.combine(*paths)
         if self.ddp_align == "local" and self.distributed_launch:
             _all_reduce_mean(combined)
-        self._swap_grads(params, combined)
+        self._swap_grads(self.trainable_parameters(), combined)
         self.record_alignment()
-        self.consecutive_skips = 0
-        sb.Brain.optimizers_step(self)
 
     def record_alignment(self):
         """Keep the aligner's statistics of this optimizer step, in real units.

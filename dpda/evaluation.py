@@ -20,11 +20,11 @@ from dpda.data.manifest import open_atomic, write_json_atomic
 from dpda.metrics import (
     asv_error_rates,
     compute_min_tdcf,
-    describe_ties,
     eer_report,
     format_table,
     scores_to_trials,
     summarize,
+    warn_ties,
 )
 from dpda.plots import plot_det_curve, plot_score_histograms
 
@@ -154,9 +154,7 @@ def report_scores(
     spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
     report = eer_report(bona, spoof)
     eer, threshold = report["EER"], report["threshold"]
-    ties = describe_ties(report, name)
-    if ties:
-        logger.warning(ties)
+    ties = warn_ties(report, name)
     result = {
         "EER": 100 * eer,
         "threshold": threshold,

@@ -12,9 +12,12 @@ Authors
  * dpda contributors 2026
 """
 
+import logging
 import re
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 DET_CUTS = ("every", "distinct")
 
@@ -264,6 +267,32 @@ def describe_ties(report, name="scores"):
         f"EER {100 * report['EER']:.2f}% (ASVspoof package, input order "
         f"dependent), tie-robust EER {100 * report['EER_tie_robust']:.2f}%"
     )
+
+
+def warn_ties(report, name="scores"):
+    """Log :func:`describe_ties`'s line as a warning when trials tie.
+
+    Arguments
+    ---------
+    report : dict
+        An :func:`eer_report` result.
+    name : str
+        What was scored.
+
+    Returns
+    -------
+    str or None
+        The line, or ``None`` without cross-class ties.
+
+    Example
+    -------
+    >>> warn_ties(eer_report([0.9], [0.1]), "dev") is None
+    True
+    """
+    line = describe_ties(report, name)
+    if line:
+        logger.warning(line)
+    return line
 
 
 # ASVspoof 2019/2021 LA t-DCF cost model (2021 evaluation plan).

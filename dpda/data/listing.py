@@ -95,9 +95,6 @@ class FirstSeen:
         self.error = error
         self.first = {}
 
-    def __contains__(self, key):
-        return key in self.first
-
     def add(self, key, where, first_where):
         """Record ``key``, listed at ``where``; raise if it was listed before.
 
