@@ -251,14 +251,22 @@ class AntiSpoofBrain(sb.Brain):
         del paths
 
     def optimizers_step(self):
-        """Step unless a gradient of any path is non-finite; count skipped steps."""
+        """Step unless a gradient of any path is non-finite; count skipped steps.
+
+        The learning-rate schedule (``lr_scheduler``, optional) advances
+        after every optimizer step, skipped or not, so that it follows the
+        batches as in the reference recipes.
+        """
         paths = self.path_gradients()
         if not self.step_is_finite(*paths):
             self.skip_optimizer_step("non-finite loss or gradients")
-            return
-        self.combine_paths(paths)
-        self.consecutive_skips = 0
-        super().optimizers_step()
+        else:
+            self.combine_paths(paths)
+            self.consecutive_skips = 0
+            super().optimizers_step()
+        schedule = getattr(self.hparams, "lr_scheduler", None)
+        if schedule is not None:
+            schedule(self.optimizer)
 
     def count_skipped_step(self, reason):
         """Count and log a skipped optimizer step; stop if they repeat."""
@@ -294,9 +302,33 @@ class AntiSpoofBrain(sb.Brain):
         """Restore the generators of an intra-epoch checkpoint, if pending."""
         self.rng_state.apply_pending()
 
+    def make_dataloader(self, dataset, stage, *args, **loader_kwargs):
+        """Make a loader as SpeechBrain does; remember the training loader's length."""
+        loader = super().make_dataloader(dataset, stage, *args, **loader_kwargs)
+        if stage == sb.Stage.TRAIN:
+            try:
+                self.train_batches_per_epoch = len(loader)
+            except TypeError:  # an iterable dataset of unknown length
+                self.train_batches_per_epoch = None
+        return loader
+
     def on_fit_start(self):
-        """Forget which weights the last evaluation loaded (training changes them)."""
+        """Size the learning-rate schedule, then recover; forget the evaluated weights.
+
+        A schedule without ``total_steps`` (e.g. :class:`dpda.schedulers.CosineAnnealing`)
+        gets epochs x optimizer steps per epoch, from the training loader;
+        a recovered checkpoint then restores its own.
+        """
         self.evaluation_weights = None
+        schedule = getattr(self.hparams, "lr_scheduler", None)
+        if schedule is not None and getattr(schedule, "total_steps", 0) is None:
+            batches = getattr(self, "train_batches_per_epoch", None)
+            if not batches:
+                raise ValueError(
+                    "lr_scheduler needs total_steps: the training loader has no length"
+                )
+            steps = -(-batches // self.grad_accumulation_factor)
+            schedule.total_steps = self.hparams.epoch_counter.limit * steps
         super().on_fit_start()
 
     def fit_batch(self, batch):

@@ -4,8 +4,11 @@ Both the training recipe (after training) and ``recipes/InTheWild/evaluate.py``
 (a trained experiment or a pretrained model on In-the-Wild, FoR or ASVspoof
 2021) report through these functions: EER with its threshold (and the
 tie-robust EER under cross-class ties), min t-DCF when the ASV error rates
-are known, an EER breakdown per condition, a DET plot and score histograms.
-The scores themselves come from :mod:`dpda.scores`.
+are known, the ASVspoof 5 metrics (minDCF; actDCF and Cllr on calibrated
+scores, and on raw scores labelled as such; min Cllr), an EER and minDCF
+breakdown per condition, a DET plot and score histograms. The scores
+themselves come from :mod:`dpda.scores`; the calibration fitted on dev from
+:func:`calibrate_on`.
 
 Authors
  * dpda contributors 2026
@@ -16,9 +19,15 @@ import os
 
 import soundfile
 
+from dpda.calibration import fit_calibration
 from dpda.data.manifest import open_atomic, write_json_atomic
 from dpda.metrics import (
+    ASVSPOOF5_COST_MODEL,
     asv_error_rates,
+    compute_act_dcf,
+    compute_cllr,
+    compute_min_cllr,
+    compute_min_dcf,
     compute_min_tdcf,
     eer_report,
     format_table,
@@ -26,16 +35,30 @@ from dpda.metrics import (
     summarize,
     warn_ties,
 )
-from dpda.plots import plot_det_curve, plot_score_histograms
+from dpda.plots import plot_det_curve, plot_reliability, plot_score_histograms
 
 logger = logging.getLogger(__name__)
 
+
+# The metrics a report adds to a set's results (eval_results.json).
+METRIC_KEYS = (
+    "min_tDCF",
+    "minDCF",
+    "minCllr",
+    "actDCF",
+    "Cllr",
+    "actDCF_raw",
+    "Cllr_raw",
+    "calibrated",
+)
 
 # The conditions each evaluation set is broken down by.
 BREAKDOWNS = {
     "asvspoof2019_la_eval": ["attack"],
     "asvspoof2021_la": ["attack", "codec", "transmission"],
     "asvspoof2021_df": ["attack", "compression", "source", "vocoder"],
+    "asvspoof5_eval": ["attack", "codec", "codec_q"],  # training recipe
+    "asvspoof5": ["attack", "codec", "codec_q"],  # evaluate.py
     "in_the_wild": ["speaker"],
     "for_norm": [],  # FoR labels only the class: no speaker, no system
 }
@@ -115,7 +138,14 @@ def read_asv_scores(path):
 
 
 def report_scores(
-    name, scores, entries, out_dir, group_by=None, asv_score_file=None, plots=True
+    name,
+    scores,
+    entries,
+    out_dir,
+    group_by=None,
+    asv_score_file=None,
+    plots=True,
+    calibration=None,
 ):
     """EER, min t-DCF, per-condition breakdown and plots of one scored set.
 
@@ -140,12 +170,15 @@ def report_scores(
         2019/2021 LA evaluation does.
     plots : bool
         Draw the DET curve and the score histograms.
+    calibration : dpda.calibration.Calibration, optional
+        The detector's calibration, for actDCF and Cllr on LLRs.
 
     Returns
     -------
     dict
         ``EER`` (%), ``threshold``, trial counts, ``min_tDCF`` (or None),
-        paths of the breakdown and plots, and ``breakdown`` rows.
+        the ASVspoof 5 metrics of :func:`detection_metrics`, paths of the
+        breakdown and plots, and ``breakdown`` rows.
     """
     os.makedirs(out_dir, exist_ok=True)
     scored = {k: v for k, v in entries.items() if k in scores}
@@ -169,18 +202,24 @@ def report_scores(
     if asv_score_file:
         rates = asv_error_rates(*read_asv_scores(asv_score_file))[:3]
         result["min_tDCF"] = compute_min_tdcf(bona, spoof, *rates)[0]
+    result.update(detection_metrics(bona, spoof, calibration))
 
     if group_by is None:
         group_by = BREAKDOWNS.get(name, [])
     group_by = [g for g in group_by if trials and g in trials[0]]
-    lines = [f"# {name}: EER {result['EER']:.2f}% ({len(trials)} trials)", ""]
+    lines = [f"# {format_metrics(name, result)} ({len(trials)} trials)", ""]
     if ties:
         lines += [ties + ".", ""]
     breakdown = {}
     for key in group_by:
         rows = summarize(trials, key)
         breakdown[key] = rows
-        lines += [f"## EER (%) per {key}", "", format_table(rows), ""]
+        lines += [
+            f"## EER (%) and minDCF per {key}",
+            "",
+            format_table(rows, floatfmt={"minDCF": ".4f"}),
+            "",
+        ]
     result["breakdown"] = breakdown
     result["breakdown_file"] = os.path.join(out_dir, f"{name}_breakdown.md")
     with open_atomic(result["breakdown_file"]) as f:
@@ -196,7 +235,137 @@ def report_scores(
             threshold=threshold,
             title=f"{name}: scores per class (EER threshold)",
         )
+        if calibration is not None:
+            result["reliability_plot"] = plot_reliability(
+                {name: (calibration.llr(bona), calibration.llr(spoof))},
+                os.path.join(out_dir, f"{name}_reliability.png"),
+                title=f"{name}: calibrated LLRs ({calibration.fitted_on})",
+            )
     return result
+
+
+def detection_metrics(bona, spoof, calibration=None, cost_model=None):
+    """The ASVspoof 5 metrics of one score set, raw and calibrated.
+
+    Arguments
+    ---------
+    bona, spoof : array_like
+        Raw scores of the bona fide and spoofed trials.
+    calibration : dpda.calibration.Calibration, optional
+        The detector's map to LLRs (fitted on dev).
+    cost_model : dict, optional
+        ``p_spoof``, ``c_miss``, ``c_fa``; default ASVspoof 5's.
+
+    Returns
+    -------
+    dict
+        ``minDCF`` (calibration-free), ``minCllr`` (bits, after the best
+        monotonic map), ``actDCF_raw`` and ``Cllr_raw`` (the raw scores read
+        as LLRs, which they are not), ``actDCF`` and ``Cllr`` (calibrated
+        LLRs; ``None`` without a calibration) and ``calibrated``.
+
+    Example
+    -------
+    >>> from dpda.calibration import Calibration
+    >>> cal = Calibration(scale=1.0, offset=0.0, prior=0.5)
+    >>> m = detection_metrics([3.0, 2.0], [-2.0, -1.0], cal)
+    >>> m["minDCF"], m["actDCF"], m["actDCF"] == m["actDCF_raw"]
+    (0.0, 0.0, True)
+    """
+    cost = dict(cost_model or ASVSPOOF5_COST_MODEL)
+    result = {
+        "minDCF": compute_min_dcf(bona, spoof, **cost)[0],
+        "minCllr": compute_min_cllr(bona, spoof),
+        "actDCF_raw": compute_act_dcf(bona, spoof, **cost)[0],
+        "Cllr_raw": compute_cllr(bona, spoof),
+        "actDCF": None,
+        "Cllr": None,
+        "calibrated": calibration is not None,
+    }
+    if calibration is not None:
+        llr_bona, llr_spoof = calibration.llr(bona), calibration.llr(spoof)
+        result["actDCF"] = compute_act_dcf(llr_bona, llr_spoof, **cost)[0]
+        result["Cllr"] = compute_cllr(llr_bona, llr_spoof)
+    return result
+
+
+def split_by_label(scores, entries):
+    """The scores of the bona fide and of the spoofed trials of a set.
+
+    Arguments
+    ---------
+    scores : dict
+        ``{trial_id: score}``; trials of ``entries`` without one are left out.
+    entries : dict
+        The set's manifest (``label`` per trial).
+
+    Returns
+    -------
+    tuple of list
+        Bona fide scores, spoof scores.
+
+    Example
+    -------
+    >>> split_by_label({"a": 1.0, "b": -1.0},
+    ...     {"a": {"label": "bonafide"}, "b": {"label": "spoof"}, "c": {"label": "spoof"}})
+    ([1.0], [-1.0])
+    """
+    trials = scores_to_trials(scores, {k: v for k, v in entries.items() if k in scores})
+    bona = [t["score"] for t in trials if t["label"] == "bonafide"]
+    spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
+    return bona, spoof
+
+
+def calibrate_on(scores, entries, name="dev", prior=None):
+    """Fit the score calibration on a scored set (normally dev).
+
+    Arguments
+    ---------
+    scores : dict
+        ``{trial_id: raw score}``.
+    entries : dict
+        The set's manifest (``label`` per trial).
+    name : str
+        The set's name, kept in the calibration's ``fitted_on``.
+    prior : float, optional
+        Effective prior of bona fide (default: ASVspoof 5's).
+
+    Returns
+    -------
+    dpda.calibration.Calibration
+        The fitted map.
+    """
+    bona, spoof = split_by_label(scores, entries)
+    return fit_calibration(
+        bona,
+        spoof,
+        prior=prior,
+        fitted_on=f"{name}: {len(bona)} bona fide, {len(spoof)} spoof trials",
+    )
+
+
+def format_metrics(name, result):
+    """One line of a set's headline metrics, for logs and terminals.
+
+    Example
+    -------
+    >>> print(format_metrics("x", {"EER": 1.5, "minDCF": 0.04, "actDCF": 0.05,
+    ...     "Cllr": 0.2, "actDCF_raw": 0.9, "Cllr_raw": 1.4, "min_tDCF": None}))
+    x: EER 1.50%, minDCF 0.0400, actDCF 0.0500, Cllr 0.200 bits (raw scores as LLRs: actDCF 0.9000, Cllr 1.400)
+    """
+    text = f"{name}: EER {result['EER']:.2f}%"
+    if result.get("min_tDCF") is not None:
+        text += f", min t-DCF {result['min_tDCF']:.4f}"
+    text += f", minDCF {result['minDCF']:.4f}"
+    if result.get("Cllr") is not None:
+        text += f", actDCF {result['actDCF']:.4f}, Cllr {result['Cllr']:.3f} bits"
+    else:
+        text += " (not calibrated)"
+    text += (
+        f" (raw scores as LLRs: actDCF {result['actDCF_raw']:.4f},"
+        f" Cllr {result['Cllr_raw']:.3f})"
+    )
+    return text
 
 
 def write_results(path, results):

@@ -17,6 +17,7 @@ Authors
 
 import copy
 import io
+import json
 import logging
 import math
 import os
@@ -27,7 +28,9 @@ import torch
 from hyperpyyaml import resolve_references
 from hyperpyyaml.core import recursive_update
 
+from dpda.calibration import Calibration
 from dpda.inference import LONG_AUDIO_MODES, _as_mapping
+from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ CARD_KEYS = (
     "threshold_source",
     "license",
     "source",
+    "provenance",
 )
 
 _REFERENCE = re.compile(r"<([^<>]*)>")
@@ -240,6 +244,7 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
         threshold += f" ({card['threshold_source']})"
     rows = [
         ("Training data", card.get("training_data", "not stated")),
+        *([("Provenance", card["provenance"])] if card.get("provenance") else []),
         ("Training hparams", f"`{os.path.basename(hparams_file)}`"),
         (
             "Model",
@@ -256,6 +261,20 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
         ),
         ("Score", "bona fide logit: higher = more bona fide"),
         ("Decision threshold", f"{threshold}: bona fide when score > threshold"),
+        (
+            "Calibration",
+            (
+                f"LLR = {inference['calibration']['scale']:.6g} x score "
+                f"{inference['calibration']['offset']:+.6g} (fitted on "
+                f"{inference['calibration']['fitted_on']}, effective prior of "
+                f"bona fide {inference['calibration']['prior']:.3f}); "
+                "`classify_file` returns the LLR, the posterior and the Bayes "
+                "decision of the cost model"
+            )
+            if inference.get("calibration")
+            else "none: scores are uncalibrated logits, `classify_file` "
+            "decides with the threshold above",
+        ),
     ]
     lines = [*front, "", f"# {title}", "", description, "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
@@ -307,6 +326,8 @@ def export_detector(
     overrides=None,
     *,
     model_key="model",
+    calibration=None,
+    cost_model=None,
     window_samples=None,
     window_key="eval_max_samples",
     long_audio="first",
@@ -340,6 +361,12 @@ def export_detector(
         The overrides used for training (e.g. ``ssl_hub``, ``ssl_dim``).
     model_key : str
         Key of the model definition in the hparams.
+    calibration : dpda.calibration.Calibration or dict, optional
+        The map from scores to LLRs (fitted on dev); without it the detector
+        says it is not calibrated.
+    cost_model : dict, optional
+        ``p_spoof``, ``c_miss``, ``c_fa`` of the detector's Bayes decisions;
+        default ASVspoof 5's (0.05, 1, 10).
     window_samples : int, optional
         Samples per scored window; default: the value of ``window_key``.
     window_key : str
@@ -353,7 +380,8 @@ def export_detector(
     card : dict, optional
         Model card entries: ``title``, ``description``, ``training_data``,
         ``eers`` (``{evaluation set: EER in %}``), ``threshold_source``,
-        ``license`` and ``source`` (the hub id to show in the usage snippet).
+        ``license``, ``source`` (the hub id to show in the usage snippet) and
+        ``provenance`` (where the weights come from).
     run_folder_keys : tuple of str
         Training-run folder keys re-rooted under the inference ``savedir``.
 
@@ -406,12 +434,19 @@ def export_detector(
             )
     window_hop = window_samples if window_hop is None else window_hop
     inference = {
+        "calibration": None,
         "sample_rate": int(_resolve_value(tree, "sample_rate")),
         "threshold": threshold,
         "window_samples": int(window_samples),
         "long_audio": long_audio,
         "window_hop": int(window_hop),
     }
+    if isinstance(calibration, Calibration):
+        calibration = calibration.to_dict()
+    calibration = Calibration.from_dict(calibration)  # checks the keys
+    cost_model = {**ASVSPOOF5_COST_MODEL, **(cost_model or {})}
+    bayes_threshold(**cost_model)  # checks the costs
+    inference["calibration"] = calibration.to_dict() if calibration else None
     if min(inference["window_samples"], inference["window_hop"]) < 1:
         raise ValueError("window_samples and window_hop must be >= 1")
     _warn_local_paths(subset)
@@ -431,6 +466,11 @@ def export_detector(
         f"window_samples: {inference['window_samples']}   # training-time evaluation crop",
         f"long_audio: {long_audio}   # first: first window, short files tiled (as in training-time evaluation); windows: mean over windows",
         f"window_hop: {inference['window_hop']}   # hop of the windows mode",
+        "# LLR = scale * score + offset, fitted on dev (dpda.calibration); null: not calibrated",
+        "calibration: "
+        + (json.dumps(calibration.to_dict()) if calibration else "null"),
+        "# Bayes decisions of classify_file: P(spoof), cost of a miss, of a false alarm",
+        f"cost_model: {json.dumps(cost_model)}",
     ]
     if uses_savedir:
         lines.append(

@@ -5,6 +5,10 @@
     detector = DeepfakeDetector.from_hparams(source="path/or/hub-id", savedir="tmp")
     detector.classify_file("speech.wav")  # {"score", "label", "threshold"}
 
+With no source, the detector shipped in the package is loaded
+(:data:`DEFAULT_DETECTOR`: AASIST-L, released by clovaai under the MIT
+licence, trained on ASVspoof 2019 LA), with no network access.
+
 Scores are the bona fide logit, as in the training-time evaluation: higher
 means more bona fide. By default a file is scored on its first
 ``window_samples`` samples (short files tiled by repetition), exactly as the
@@ -39,10 +43,16 @@ from speechbrain.utils.fetching import (
     fetch,
 )
 
+from dpda.calibration import Calibration, decide, posterior_bonafide
 from dpda.data.pipelines import crop_or_tile
+from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
 from dpda.scores import score_batch
 
 LONG_AUDIO_MODES = ("first", "windows")
+
+#: The detector shipped in the package: AASIST-L of clovaai/aasist (MIT
+#: licence, trained on ASVspoof 2019 LA), see its README.md.
+DEFAULT_DETECTOR = os.path.join(os.path.dirname(__file__), "pretrained", "aasist_l")
 
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 
@@ -161,6 +171,12 @@ class DeepfakeDetector(Pretrained):
     * ``window_hop`` (optional, default ``window_samples``).
     * ``window_batch_size`` (optional, default 16): windows per forward pass
       when long files are split.
+    * ``calibration`` (optional): ``{scale, offset, prior, fitted_on}``, the
+      affine map from scores to log-likelihood ratios fitted on dev
+      (:mod:`dpda.calibration`); ``null`` or absent: not calibrated.
+    * ``cost_model`` (optional, default ASVspoof 5's ``p_spoof: 0.05,
+      c_miss: 1, c_fa: 10``): the costs of :meth:`classify_file`'s Bayes
+      decision on calibrated scores.
 
     Arguments
     ---------
@@ -199,6 +215,8 @@ class DeepfakeDetector(Pretrained):
             raise ValueError(
                 "window_samples, window_hop, window_batch_size must be >= 1"
             )
+        self.calibration = Calibration.from_dict(hparams.get("calibration"))
+        self.cost_model = {**ASVSPOOF5_COST_MODEL, **(hparams.get("cost_model") or {})}
         if "audio_normalizer" not in hparams:
             # Pretrained's default normaliser resamples to 16 kHz whatever the
             # model was trained on.
@@ -207,7 +225,7 @@ class DeepfakeDetector(Pretrained):
     @classmethod
     def from_hparams(
         cls,
-        source,
+        source=None,
         hparams_file="hyperparams.yaml",
         savedir=None,
         overrides=None,
@@ -221,9 +239,12 @@ class DeepfakeDetector(Pretrained):
 
         Arguments
         ---------
-        source : str or pathlib.Path
+        source : str or pathlib.Path, optional
             A local folder (e.g. written by
-            :func:`dpda.export.export_detector`), a hub id or a URL.
+            :func:`dpda.export.export_detector`), a hub id or a URL. Default:
+            :data:`DEFAULT_DETECTOR`, the AASIST-L shipped in the package
+            (released by clovaai under the MIT licence; trained on ASVspoof
+            2019 LA only, so expect weak results on In-the-Wild-like audio).
         hparams_file : str
             Name of the hyperparameters file in ``source``.
         savedir : str or pathlib.Path, optional
@@ -250,6 +271,8 @@ class DeepfakeDetector(Pretrained):
         DeepfakeDetector
             The loaded detector, in eval mode.
         """
+        if source is None:
+            source = DEFAULT_DETECTOR
         fetch_config = fetch_config or FetchConfig()
         if revision is not None:
             if fetch_config.revision not in (None, revision):
@@ -379,23 +402,82 @@ class DeepfakeDetector(Pretrained):
             scores.extend(self._score_signals(signals).cpu().tolist())
         return scores
 
-    def classify_file(self, path, **kwargs):
+    def classify_file(self, path, prior=None, cost_model=None, **kwargs):
         """Score one file and decide bona fide or spoof.
+
+        On a calibrated detector, the raw score becomes a log-likelihood
+        ratio, the posterior probability of bona fide at ``prior``, and the
+        Bayes decision of ``cost_model``. Without calibration, the label
+        comes from the exported raw-score ``threshold`` and ``llr`` and
+        ``p_bonafide`` are ``None``.
 
         Arguments
         ---------
         path : str
             Audio file.
+        prior : float, optional
+            Prior probability of bona fide for the posterior; default
+            ``1 - p_spoof`` of the cost model (0.95 for ASVspoof 5's).
+        cost_model : dict, optional
+            Overrides of ``p_spoof``, ``c_miss``, ``c_fa``.
         **kwargs
             Forwarded to ``load_audio``.
 
         Returns
         -------
         dict
-            ``score`` (bona fide logit), ``label`` (``"bonafide"`` when
-            ``score > threshold``, else ``"spoof"``) and ``threshold``.
+            ``score`` (raw bona fide logit), ``calibrated``, ``llr``,
+            ``p_bonafide``, ``prior``, ``label`` (``"bonafide"`` or
+            ``"spoof"``), ``threshold`` (the raw-score threshold that gave
+            the label), ``llr_threshold`` and ``cost_model``.
         """
-        score = self.score_file(path, **kwargs)
-        threshold = float(self.hparams.threshold)
-        label = "bonafide" if score > threshold else "spoof"
-        return {"score": score, "label": label, "threshold": threshold}
+        return self.classify_score(self.score_file(path, **kwargs), prior, cost_model)
+
+    def classify_score(self, score, prior=None, cost_model=None):
+        """Calibrate and decide on a raw score (see :meth:`classify_file`).
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 400,
+        ...            "calibration": {"scale": 2.0, "offset": -1.0, "prior": 0.655}}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> out = detector.classify_score(0.5)
+        >>> out["llr"], round(out["p_bonafide"], 2), out["label"]
+        (0.0, 0.95, 'bonafide')
+        >>> detector.classify_score(0.5, cost_model={"p_spoof": 0.5})["label"]
+        'spoof'
+        >>> detector.classify_score(0.5, cost_model={"p_spoof": 0.5, "c_fa": 1})["label"]
+        'bonafide'
+        """
+        cost = {**self.cost_model, **(cost_model or {})}
+        llr_threshold = bayes_threshold(**cost)
+        prior = 1 - cost["p_spoof"] if prior is None else float(prior)
+        result = {"score": float(score), "calibrated": self.calibration is not None}
+        if self.calibration is None:
+            threshold = float(self.hparams.threshold)
+            result.update(
+                llr=None,
+                p_bonafide=None,
+                prior=None,
+                label="bonafide" if score > threshold else "spoof",
+                threshold=threshold,
+                llr_threshold=None,
+                cost_model=None,
+            )
+            return result
+        cal = self.calibration
+        llr = float(cal.llr(score))
+        result.update(
+            llr=llr,
+            p_bonafide=posterior_bonafide(llr, prior),
+            prior=prior,
+            label=decide(llr, **cost),
+            threshold=(llr_threshold - cal.offset) / cal.scale,
+            llr_threshold=llr_threshold,
+            cost_model=cost,
+        )
+        return result

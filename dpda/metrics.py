@@ -71,7 +71,7 @@ def compute_det_curve(bona_scores, spoof_scores, cuts="every"):
     """
     if cuts not in DET_CUTS:
         raise ValueError(f"cuts must be one of {DET_CUTS}, got {cuts!r}")
-    bona, spoof = _check_scores(bona_scores, spoof_scores)
+    bona, spoof = check_scores(bona_scores, spoof_scores)
     n_scores = bona.size + spoof.size
     all_scores = np.concatenate((bona, spoof))
     labels = np.concatenate((np.ones(bona.size), np.zeros(spoof.size)))
@@ -93,16 +93,37 @@ def compute_det_curve(bona_scores, spoof_scores, cuts="every"):
     return frr, far, thresholds
 
 
-def _check_scores(bona_scores, spoof_scores):
+def check_scores(bona_scores, spoof_scores, what="EER"):
+    """Both classes' scores as finite float64 arrays, or a clear error.
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        The scores.
+    what : str
+        What needs them, for the error message.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The bona fide and spoof scores, 1-D.
+
+    Example
+    -------
+    >>> check_scores([1.0], [], what="a calibration")
+    Traceback (most recent call last):
+    ...
+    ValueError: a calibration needs both classes: got 1 bona fide and 0 spoof scores
+    """
     bona = np.asarray(bona_scores, dtype=np.float64).ravel()
     spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
     if bona.size == 0 or spoof.size == 0:
         raise ValueError(
-            f"EER needs both classes: got {bona.size} bona fide and "
+            f"{what} needs both classes: got {bona.size} bona fide and "
             f"{spoof.size} spoof scores"
         )
     if not (np.isfinite(bona).all() and np.isfinite(spoof).all()):
-        raise ValueError("Scores contain NaN or inf; cannot compute the EER")
+        raise ValueError(f"Scores contain NaN or inf; cannot compute the {what}")
     return bona, spoof
 
 
@@ -548,6 +569,269 @@ def asv_error_rates(tar_scores, non_scores, spoof_scores):
     return pfa, pmiss, pfa_spoof, threshold
 
 
+# ASVspoof 5 (track 1) cost model: the challenge's evaluation plan.
+ASVSPOOF5_COST_MODEL = {"p_spoof": 0.05, "c_miss": 1.0, "c_fa": 10.0}
+
+
+def _check_dcf_costs(p_spoof, c_miss, c_fa):
+    _check_probability("p_spoof", p_spoof)
+    if not 0 < p_spoof < 1 or c_miss <= 0 or c_fa <= 0:
+        raise ValueError(
+            f"need 0 < p_spoof < 1 and positive costs, got p_spoof={p_spoof}, "
+            f"c_miss={c_miss}, c_fa={c_fa}"
+        )
+
+
+def bayes_threshold(p_spoof=0.05, c_miss=1.0, c_fa=10.0):
+    """The Bayes decision threshold on log-likelihood ratios of a cost model.
+
+    With ``LLR = log p(x | bona fide) / p(x | spoof)``, deciding "bona fide"
+    when ``LLR >= -log(beta)``, ``beta = c_miss (1 - p_spoof) / (c_fa p_spoof)``,
+    minimises the expected cost (ASVspoof 5 evaluation plan, eq. 3).
+
+    Arguments
+    ---------
+    p_spoof : float
+        Prior probability of a spoofing attack.
+    c_miss : float
+        Cost of rejecting a bona fide trial.
+    c_fa : float
+        Cost of accepting a spoofed trial.
+
+    Returns
+    -------
+    float
+        The threshold.
+
+    Example
+    -------
+    >>> round(bayes_threshold(), 4)  # ASVspoof 5: log(10 * 0.05 / 0.95)
+    -0.6419
+    """
+    _check_dcf_costs(p_spoof, c_miss, c_fa)
+    return float(-np.log(c_miss * (1 - p_spoof) / (c_fa * p_spoof)))
+
+
+def effective_prior(p_spoof=0.05, c_miss=1.0, c_fa=10.0):
+    """The effective prior of bona fide of a cost model (costs folded in).
+
+    ``c_miss (1 - p_spoof) / (c_miss (1 - p_spoof) + c_fa p_spoof)``: a cost
+    model and its effective prior with unit costs have the same Bayes
+    threshold, ``-logit(effective prior)``.
+
+    Arguments
+    ---------
+    p_spoof, c_miss, c_fa : float
+        The cost model (see :func:`bayes_threshold`).
+
+    Returns
+    -------
+    float
+        The effective prior probability of bona fide.
+
+    Example
+    -------
+    >>> round(effective_prior(), 4)  # ASVspoof 5
+    0.6552
+    """
+    _check_dcf_costs(p_spoof, c_miss, c_fa)
+    bona = c_miss * (1 - p_spoof)
+    return float(bona / (bona + c_fa * p_spoof))
+
+
+def compute_min_dcf(bona_scores, spoof_scores, p_spoof=0.05, c_miss=1.0, c_fa=10.0):
+    """Normalised minimum detection cost (ASVspoof 5's primary metric).
+
+    The normalised cost ``(c_miss (1 - p_spoof) FRR + c_fa p_spoof FAR) /
+    min(c_miss (1 - p_spoof), c_fa p_spoof)`` at its minimum over the DET
+    curve of :func:`compute_det_curve` (the ASVspoof 5 package's curve and
+    first-minimum rule), vectorised.
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        Scores (higher = more bona fide).
+    p_spoof, c_miss, c_fa : float
+        The cost model; defaults: ASVspoof 5.
+
+    Returns
+    -------
+    min_dcf : float
+        The minimum normalised cost (0 = perfect, 1 = no better than always
+        deciding one class).
+    threshold : float
+        Its threshold (accept as bona fide above it).
+
+    Example
+    -------
+    >>> compute_min_dcf([2.0, 3.0], [0.0, 1.0])
+    (0.0, 1.0)
+    >>> round(compute_min_dcf([0.0, 3.0], [1.0, 2.0])[0], 4)
+    0.95
+    """
+    _check_dcf_costs(p_spoof, c_miss, c_fa)
+    frr, far, thresholds = compute_det_curve(bona_scores, spoof_scores)
+    costs = c_miss * (1 - p_spoof) * frr + c_fa * p_spoof * far
+    best = int(np.argmin(costs))
+    norm = min(c_miss * (1 - p_spoof), c_fa * p_spoof)
+    return float(costs[best] / norm), float(thresholds[best])
+
+
+def compute_act_dcf(bona_scores, spoof_scores, p_spoof=0.05, c_miss=1.0, c_fa=10.0):
+    """Normalised actual detection cost: scores read as log-likelihood ratios.
+
+    The decision is taken at the Bayes threshold of the cost model
+    (:func:`bayes_threshold`): bona fide when ``score >= threshold``, as the
+    ASVspoof 5 package. Only calibrated scores do well here; on raw scores
+    it measures how far they are from being log-likelihood ratios.
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        Log-likelihood ratios (bona fide vs spoof).
+    p_spoof, c_miss, c_fa : float
+        The cost model; defaults: ASVspoof 5.
+
+    Returns
+    -------
+    act_dcf : float
+        The normalised cost at the Bayes threshold.
+    threshold : float
+        That threshold.
+
+    Example
+    -------
+    >>> dcf, threshold = compute_act_dcf([2.0, 3.0], [-1.0, 0.0])
+    >>> dcf, round(threshold, 4)  # one spoof of two accepted
+    (0.5, -0.6419)
+    """
+    bona, spoof = check_scores(bona_scores, spoof_scores)
+    threshold = bayes_threshold(p_spoof, c_miss, c_fa)
+    miss = np.count_nonzero(bona < threshold) / bona.size
+    fa = np.count_nonzero(spoof >= threshold) / spoof.size
+    cost = c_miss * (1 - p_spoof) * miss + c_fa * p_spoof * fa
+    return float(cost / min(c_fa * p_spoof, c_miss * (1 - p_spoof))), threshold
+
+
+def compute_cllr(bona_scores, spoof_scores):
+    """Log-likelihood-ratio cost, in bits (ASVspoof 5 secondary metric).
+
+    ``(mean log2(1 + e^-llr_bona) + mean log2(1 + e^llr_spoof)) / 2``,
+    computed without overflow. 0 is perfect, 1 is a system that always says
+    LLR 0; above 1 the scores are worse than no answer as LLRs.
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        Log-likelihood ratios (bona fide vs spoof); infinite values are
+        allowed (an infinite LLR of the right sign costs nothing).
+
+    Returns
+    -------
+    float
+        Cllr in bits.
+
+    Example
+    -------
+    >>> compute_cllr([0.0], [0.0])
+    1.0
+    >>> round(compute_cllr([10.0, 8.0], [-9.0]), 5)
+    0.00023
+    """
+    bona = np.asarray(bona_scores, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
+    if bona.size == 0 or spoof.size == 0:
+        raise ValueError("Cllr needs both classes")
+    if np.isnan(bona).any() or np.isnan(spoof).any():
+        raise ValueError("LLRs contain NaN; cannot compute Cllr")
+    cost_bona = np.logaddexp(0.0, -bona).mean()
+    cost_spoof = np.logaddexp(0.0, spoof).mean()
+    return float(0.5 * (cost_bona + cost_spoof) / np.log(2))
+
+
+def pav_llrs(bona_scores, spoof_scores):
+    """The optimal monotonic map of scores to LLRs (pool adjacent violators).
+
+    Isotonic regression of the class (1 = bona fide) on the score, equal
+    scores pooled, gives the posterior that is best among all monotonic
+    maps; removing the empirical prior log-odds turns it into LLRs. It is
+    the calibration no affine map can beat on these data (and an optimistic
+    one: it is fitted on the trials it scores).
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        Scores (higher = more bona fide).
+
+    Returns
+    -------
+    bona_llrs, spoof_llrs : numpy.ndarray
+        The LLRs of the bona fide and of the spoofed trials (infinite where
+        a pooled block holds one class only).
+
+    Example
+    -------
+    >>> bona, spoof = pav_llrs([1.0, 3.0], [0.0, 2.0])
+    >>> bona.tolist(), spoof.tolist()
+    ([0.0, inf], [-inf, 0.0])
+    """
+    bona, spoof = check_scores(bona_scores, spoof_scores)
+    scores = np.concatenate((bona, spoof))
+    labels = np.concatenate((np.ones(bona.size), np.zeros(spoof.size)))
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    # Start from one block per distinct score, then pool adjacent violators.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    sums = list(np.add.reduceat(sorted_labels, starts))
+    counts = list(np.diff(np.r_[starts, scores.size]).astype(float))
+    out_sums, out_counts = [], []
+    for total, count in zip(sums, counts):
+        out_sums.append(total)
+        out_counts.append(count)
+        while (
+            len(out_sums) > 1
+            and out_sums[-2] / out_counts[-2] >= out_sums[-1] / out_counts[-1]
+        ):
+            total, count = out_sums.pop(), out_counts.pop()
+            out_sums[-1] += total
+            out_counts[-1] += count
+    posterior = np.repeat(
+        np.asarray(out_sums) / np.asarray(out_counts), np.asarray(out_counts, int)
+    )
+    with np.errstate(divide="ignore"):
+        log_odds = np.log(posterior) - np.log1p(-posterior)
+    llrs = np.empty(scores.size)
+    llrs[order] = log_odds - np.log(bona.size / spoof.size)
+    return llrs[: bona.size], llrs[bona.size :]
+
+
+def compute_min_cllr(bona_scores, spoof_scores):
+    """Cllr after the optimal monotonic map (:func:`pav_llrs`), in bits.
+
+    The discrimination part of Cllr: ``Cllr - min Cllr`` is the loss due to
+    calibration.
+
+    Arguments
+    ---------
+    bona_scores, spoof_scores : array_like
+        Scores (higher = more bona fide).
+
+    Returns
+    -------
+    float
+        min Cllr in bits.
+
+    Example
+    -------
+    >>> compute_min_cllr([1.0, 2.0], [-1.0, 0.0])  # separable: 0
+    0.0
+    >>> compute_min_cllr([0.0, 2.0], [1.0, 3.0])  # alternating: no information
+    1.0
+    """
+    # A pooled block holds both classes, or one only (LLR +-inf, cost 0).
+    return compute_cllr(*pav_llrs(bona_scores, spoof_scores))
+
+
 def _natural_key(value):
     # Digit runs compare as numbers (A7 < A10); split() keeps str/int positions
     # aligned, so tuples never compare an int with a str.
@@ -556,7 +840,7 @@ def _natural_key(value):
 
 
 def summarize(trials, group_by, factor_type="auto"):
-    """EER per condition, in the way of the ASVspoof result tables.
+    """EER and minDCF per condition, in the way of the ASVspoof result tables.
 
     Arguments
     ---------
@@ -581,7 +865,8 @@ def summarize(trials, group_by, factor_type="auto"):
     list of dict
         One row per value (natural order), then a ``pooled`` row over all
         trials: ``{group_by: value, "trials": n, "bonafide": nb, "spoof": ns,
-        "EER": percent}``; the EER is NaN when a class is absent.
+        "EER": percent, "minDCF": ASVspoof 5 minDCF}``; both are NaN when a
+        class is absent.
 
     Example
     -------
@@ -593,9 +878,9 @@ def summarize(trials, group_by, factor_type="auto"):
     ... ]
     >>> for row in summarize(trials, "attack"):
     ...     print(row)
-    {'attack': 'A07', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 75.0}
-    {'attack': 'A08', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 0.0}
-    {'attack': 'pooled', 'trials': 4, 'bonafide': 2, 'spoof': 2, 'EER': 50.0}
+    {'attack': 'A07', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 75.0, 'minDCF': 0.95}
+    {'attack': 'A08', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 0.0, 'minDCF': 0.0}
+    {'attack': 'pooled', 'trials': 4, 'bonafide': 2, 'spoof': 2, 'EER': 50.0, 'minDCF': 0.5}
     """
     if factor_type not in ("auto", "spoof", "both"):
         raise ValueError(
@@ -624,13 +909,16 @@ def summarize(trials, group_by, factor_type="auto"):
 
     def row(value, bona, spoof):
         """The table row of one condition."""
-        eer = 100 * compute_eer(bona, spoof)[0] if bona.size and spoof.size else np.nan
+        both = bona.size and spoof.size
+        eer = 100 * compute_eer(bona, spoof)[0] if both else np.nan
+        min_dcf = compute_min_dcf(bona, spoof)[0] if both else np.nan
         return {
             group_by: value,
             "trials": int(bona.size + spoof.size),
             "bonafide": int(bona.size),
             "spoof": int(spoof.size),
             "EER": float(eer),
+            "minDCF": float(min_dcf),
         }
 
     all_bona, all_spoof = scores[is_bona], scores[~is_bona]
@@ -657,8 +945,9 @@ def format_table(rows, columns=None, floatfmt=".2f"):
         E.g. the output of :func:`summarize`.
     columns : list of str, optional
         Columns in order; by default every key, in order of first appearance.
-    floatfmt : str
-        Format spec of floats; NaN prints as ``n/a``.
+    floatfmt : str or dict
+        Format spec of floats, or ``{column: spec}`` (other columns ``.2f``);
+        NaN prints as ``n/a``.
 
     Returns
     -------
@@ -676,14 +965,17 @@ def format_table(rows, columns=None, floatfmt=".2f"):
     if columns is None:
         columns = list(dict.fromkeys(key for r in rows for key in r))
 
-    def cell(value):
+    def cell(value, column):
         """A value as Markdown table text."""
         if isinstance(value, (bool, np.bool_)) or value is None:
             return str(value)
         if isinstance(value, (int, np.integer)):
             return str(int(value))
         if isinstance(value, (float, np.floating)):
-            return "n/a" if np.isnan(value) else format(float(value), floatfmt)
+            spec = (
+                floatfmt.get(column, ".2f") if isinstance(floatfmt, dict) else floatfmt
+            )
+            return "n/a" if np.isnan(value) else format(float(value), spec)
         return str(value).replace("|", "\\|")
 
     def numeric(column):
@@ -700,7 +992,7 @@ def format_table(rows, columns=None, floatfmt=".2f"):
         "| " + " | ".join("---:" if numeric(c) else "---" for c in columns) + " |",
     ]
     for r in rows:
-        lines.append("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(r.get(c, ""), c) for c in columns) + " |")
     return "\n".join(lines)
 
 

@@ -248,6 +248,105 @@ def plot_score_histograms(
     return _save(fig, plt, png_path)
 
 
+def reliability_bins(llr_bona, llr_spoof, n_bins=10):
+    """Predicted against observed posterior of bona fide, classes weighed equally.
+
+    The LLRs are read at prior 1/2: predicted ``sigmoid(llr)``. In each of
+    ``n_bins`` equal-width bins of the prediction, the observed posterior is
+    ``r_b / (r_b + r_s)`` with ``r_b``, ``r_s`` the fractions of all bona fide
+    and of all spoofed trials that fall in the bin: the frequency at equal
+    class priors, whatever the set's class proportions. Calibrated LLRs lie
+    on the diagonal.
+
+    Arguments
+    ---------
+    llr_bona, llr_spoof : array_like
+        LLRs of the bona fide and of the spoofed trials.
+    n_bins : int
+        Number of bins of the predicted posterior.
+
+    Returns
+    -------
+    list of tuple
+        ``(mean predicted, observed, trials)`` of each non-empty bin.
+
+    Example
+    -------
+    >>> rows = reliability_bins([2.0, 2.0, -2.0], [-2.0, -2.0, 2.0], n_bins=2)
+    >>> [(round(p, 2), round(o, 2), n) for p, o, n in rows]
+    [(0.12, 0.33, 3), (0.88, 0.67, 3)]
+    """
+    bona = 1 / (1 + np.exp(-np.asarray(llr_bona, dtype=np.float64)))
+    spoof = 1 / (1 + np.exp(-np.asarray(llr_spoof, dtype=np.float64)))
+    edges = np.linspace(0, 1, n_bins + 1)
+    rows = []
+    for i in range(n_bins):
+        low, high = edges[i], edges[i + 1]
+        last = i == n_bins - 1
+
+        def inside(p, low=low, high=high, last=last):
+            """Members of the bin (the last one closed on the right)."""
+            return (p >= low) & ((p <= high) if last else (p < high))
+
+        in_b, in_s = bona[inside(bona)], spoof[inside(spoof)]
+        if in_b.size + in_s.size == 0:
+            continue
+        r_b, r_s = in_b.size / bona.size, in_s.size / spoof.size
+        predicted = (in_b.sum() / bona.size + in_s.sum() / spoof.size) / (r_b + r_s)
+        rows.append(
+            (float(predicted), float(r_b / (r_b + r_s)), int(in_b.size + in_s.size))
+        )
+    return rows
+
+
+def plot_reliability(sets, png_path, n_bins=10, title=None):
+    """Reliability diagram of calibrated LLRs on several sets.
+
+    Arguments
+    ---------
+    sets : dict
+        ``{name: (llr_bona, llr_spoof)}``.
+    png_path : str
+        Destination of the figure.
+    n_bins : int
+        Bins of the predicted posterior (see :func:`reliability_bins`).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    str
+        ``png_path``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "rel.png")
+    >>> plot_reliability({"dev": ([1.0, 2.0], [-1.0, 0.5])}, path) == path
+    True
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    for name, (bona, spoof) in sets.items():
+        rows = reliability_bins(bona, spoof, n_bins)
+        ax.plot(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            marker="o",
+            ms=4,
+            label=f"{name} ({len(bona) + len(spoof)} trials)",
+        )
+    ax.set_xlabel("predicted P(bona fide), prior 1/2")
+    ax.set_ylabel("observed, classes weighed equally")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return _save(fig, plt, png_path)
+
+
 def plot_study(per_run, out_dir, eval_sets):
     """Figures of an ablation study (see :mod:`dpda.ablation`).
 

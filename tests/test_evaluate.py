@@ -85,7 +85,7 @@ def test_in_the_wild_scores_equal_the_training_time_evaluation(trained, tmp_path
     assert result["EER"] == pytest.approx(trained_eer["in_the_wild"]["EER"], abs=1e-6)
     assert f"EER in_the_wild: {result['EER']:.2f}%" in stdout
     breakdown = open(result["breakdown_file"]).read()
-    assert "EER (%) per speaker" in breakdown
+    assert "EER (%) and minDCF per speaker" in breakdown
     for png in ("in_the_wild_det.png", "in_the_wild_scores.png"):
         assert open(os.path.join(out, png), "rb").read(4) == b"\x89PNG"
 
@@ -163,5 +163,77 @@ def test_asvspoof2021_la_scores_breakdown_and_min_tdcf(trained, tmp_path):
     assert "min t-DCF" in stdout
     breakdown = open(result["breakdown_file"]).read()
     for section in ("per attack", "per codec", "per transmission"):
-        assert f"EER (%) {section}" in breakdown
+        assert f"EER (%) and minDCF {section}" in breakdown
     assert "| alaw |" in breakdown or "| g722 |" in breakdown
+
+
+def make_asvspoof5_tree(corpus, root):
+    """ASVspoof 5 eval layout (flac_E_eval, ten-column track 1 protocol) from
+    the mini 2019 LA eval files, with codecs on both classes."""
+    rng = random.Random(1)
+    flac = os.path.join(root, "flac_E_eval")
+    os.makedirs(flac)
+    protocol = os.path.join(
+        corpus, "LA", "ASVspoof2019_LA_cm_protocols", "ASVspoof2019.LA.cm.eval.trl.txt"
+    )
+    lines, labels = [], {}
+    for i, line in enumerate(open(protocol)):
+        speaker, utt, _, attack, label = line.split()
+        new_id = f"E_{i:010d}"
+        src = os.path.join(corpus, "LA", "ASVspoof2019_LA_eval", "flac", f"{utt}.flac")
+        shutil.copy(src, os.path.join(flac, f"{new_id}.flac"))
+        codec = rng.choice(["- 0 -", f"C03 2 E_{9000 + i:010d}", "C08 5 E_0000009999"])
+        attack = (
+            "- bonafide bonafide"
+            if label == "bonafide"
+            else f"AC1 A{17 + i % 3:02d} spoof"
+        )
+        lines.append(f"E_{speaker[-4:]} {new_id} F {codec} {attack} -")
+        labels[new_id] = (utt, label)
+    open(os.path.join(root, "ASVspoof5.eval.track_1.tsv"), "w").write(
+        "\n".join(lines) + "\n"
+    )
+    return labels
+
+
+def test_asvspoof5_eval_scores_breakdowns_and_calibrated_metrics(trained, tmp_path):
+    corpus, run_dir = trained
+    data = str(tmp_path / "ASVspoof5")
+    labels = make_asvspoof5_tree(corpus, data)
+    out = str(tmp_path / "a5")
+    stdout = evaluate(
+        out, os.path.join(run_dir, "detector"), data, "--eval_set=asvspoof5"
+    )
+    ours = read_score_file(os.path.join(out, "scores", "asvspoof5.txt"))
+    training = read_score_file(
+        os.path.join(run_dir, "scores", "asvspoof2019_la_eval.txt")
+    )
+    assert len(ours) == len(labels)
+    for new_id, score in ours.items():
+        assert score == pytest.approx(training[labels[new_id][0]], abs=1e-5)
+    result = json.load(open(os.path.join(out, "eval_results.json")))["asvspoof5"]
+    bona = [s for u, s in ours.items() if labels[u][1] == "bonafide"]
+    spoof = [s for u, s in ours.items() if labels[u][1] == "spoof"]
+    from dpda.calibration import Calibration
+    from dpda.metrics import compute_act_dcf, compute_cllr, compute_min_dcf
+
+    cal = Calibration.from_dict(
+        json.load(open(os.path.join(run_dir, "eval_results.json")))["dev"][
+            "calibration"
+        ]
+    )
+    assert result["calibrated"] is True
+    # (the score file rounds the scores: 1e-4)
+    assert result["minDCF"] == pytest.approx(compute_min_dcf(bona, spoof)[0], rel=1e-4)
+    assert result["actDCF"] == pytest.approx(
+        compute_act_dcf(cal.llr(bona), cal.llr(spoof))[0], rel=1e-4
+    )
+    assert result["Cllr"] == pytest.approx(
+        compute_cllr(cal.llr(bona), cal.llr(spoof)), rel=1e-4
+    )
+    assert result["Cllr_raw"] == pytest.approx(compute_cllr(bona, spoof), rel=1e-4)
+    assert "asvspoof5: EER" in stdout and "actDCF" in stdout
+    breakdown = open(result["breakdown_file"]).read()
+    for section in ("per attack", "per codec", "per codec_q"):
+        assert f"EER (%) and minDCF {section}" in breakdown
+    assert "| C03 |" in breakdown and "| A17 |" in breakdown

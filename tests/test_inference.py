@@ -33,6 +33,8 @@ INFERENCE_KEYS = {
     "window_samples",
     "long_audio",
     "window_hop",
+    "calibration",
+    "cost_model",
     "modules",
     "pretrainer",
 }

@@ -11,6 +11,7 @@ from dpda.metrics import (
     compute_det_curve,
     compute_eer,
     compute_eer_tie_robust,
+    compute_min_dcf,
     compute_min_tdcf,
     compute_tdcf_curve,
     count_cross_class_ties,
@@ -416,6 +417,12 @@ def subset_eer(trials, keep):
     return 100 * compute_eer(bona, spoof)[0], bona.size, spoof.size
 
 
+def subset_min_dcf(trials, keep):
+    bona = [t["score"] for t in trials if t["label"] == "bonafide" and keep(t)]
+    spoof = [t["score"] for t in trials if t["label"] == "spoof" and keep(t)]
+    return compute_min_dcf(bona, spoof)[0]
+
+
 def test_summarize_per_attack_uses_all_bona_fide():
     trials = make_trials(0)
     rows = summarize(trials, "attack")
@@ -428,6 +435,12 @@ def test_summarize_per_attack_uses_all_bona_fide():
         )
         assert (r["EER"], r["bonafide"], r["spoof"]) == (pytest.approx(eer), nb, ns)
         assert r["trials"] == nb + ns
+        assert r["minDCF"] == pytest.approx(
+            subset_min_dcf(
+                trials,
+                lambda t, a=r["attack"]: t["label"] == "bonafide" or t["attack"] == a,
+            )
+        )
     eer, nb, ns = subset_eer(trials, lambda t: True)
     assert rows[-1] == {
         "attack": "pooled",
@@ -435,6 +448,7 @@ def test_summarize_per_attack_uses_all_bona_fide():
         "bonafide": nb,
         "spoof": ns,
         "EER": pytest.approx(eer),
+        "minDCF": pytest.approx(subset_min_dcf(trials, lambda t: True)),
     }
 
 

@@ -72,6 +72,34 @@ def check_outputs(out, stdout, n_eval=12, n_itw=8):
             assert math.isfinite(float(score)) and utt
     log = open(os.path.join(out, "train_log.txt")).read()
     assert "epoch: 1" in log and "valid loss" in log
+    # Calibrated on dev: the exported detector carries the map, every set
+    # reports the ASVspoof 5 metrics, raw and calibrated.
+    dev = results["dev"]
+    assert set(dev["calibration"]) == {"scale", "offset", "prior", "fitted_on"}
+    assert dev["Cllr"] < dev["Cllr_raw"]
+    for name in ("dev", "asvspoof2019_la_eval", "in_the_wild"):
+        for key in ("minDCF", "actDCF", "Cllr", "actDCF_raw", "Cllr_raw", "minCllr"):
+            assert math.isfinite(results[name][key]), (name, key)
+        assert f"Final summary: {name} - test EER: " in log
+    assert re.search(
+        r"asvspoof2019_la_eval: EER [\d.]+%, minDCF [\d.]+, actDCF", stdout
+    )
+    from dpda.inference import DeepfakeDetector
+
+    detector = DeepfakeDetector.from_hparams(os.path.join(out, "detector"))
+    assert detector.calibration.scale == pytest.approx(dev["calibration"]["scale"])
+    manifest = json.load(open(os.path.join(out, "manifests", "eval.json")))
+    first = next(iter(manifest.values()))["wav"]
+    data_root = open(os.path.join(out, "hyperparams.yaml")).read()
+    data_root = re.search(r"^data_folder: (.+)$", data_root, re.M).group(1).strip()
+    decision = detector.classify_file(first.replace("{data_root}", data_root))
+    assert decision["calibrated"] and decision["label"] in ("bonafide", "spoof")
+    assert 0 < decision["p_bonafide"] < 1
+    assert decision["llr"] == pytest.approx(
+        detector.calibration.llr(decision["score"]), rel=1e-9
+    )
+    card = open(os.path.join(out, "detector", "README.md")).read()
+    assert "| Calibration | LLR = " in card
     # The model card names the corpus really used: the synthetic mini corpus.
     card = open(os.path.join(out, "detector", "README.md")).read()
     assert "| Training data | the synthetic dpda mini corpus (not ASVspoof)" in card
@@ -160,3 +188,82 @@ def test_paper_dpda_config_with_a_tiny_wav2vec2(tiny_corpus, tmp_path, hparams, 
         env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
     )
     check_outputs(out, stdout)
+
+
+def make_asvspoof5_release(corpus, root):
+    """The ASVspoof 5 release layout (flac_T, flac_D, flac_E_eval, ten-column
+    track 1 protocols) from the tiny corpus's 2019 LA files."""
+    import shutil
+
+    splits = {
+        "train": (
+            "ASVspoof2019.LA.cm.train.trn.txt",
+            "train",
+            "flac_T",
+            "ASVspoof5.train.tsv",
+        ),
+        "dev": (
+            "ASVspoof2019.LA.cm.dev.trl.txt",
+            "dev",
+            "flac_D",
+            "ASVspoof5.dev.track_1.tsv",
+        ),
+        "eval": (
+            "ASVspoof2019.LA.cm.eval.trl.txt",
+            "eval",
+            "flac_E_eval",
+            "ASVspoof5.eval.track_1.tsv",
+        ),
+    }
+    for split, (protocol, folder, flac, tsv) in splits.items():
+        os.makedirs(os.path.join(root, flac))
+        lines = []
+        listing = os.path.join(corpus, "LA", "ASVspoof2019_LA_cm_protocols", protocol)
+        for i, line in enumerate(open(listing)):
+            speaker, utt, _, attack, label = line.split()
+            new_id = f"{split[0].upper()}_{i:010d}"
+            src = os.path.join(
+                corpus, "LA", f"ASVspoof2019_LA_{folder}", "flac", f"{utt}.flac"
+            )
+            shutil.copy(src, os.path.join(root, flac, f"{new_id}.flac"))
+            codec = (
+                "- - -" if split != "eval" else ("- 0 -", "C05 2 E_0000099999")[i % 2]
+            )
+            kind = (
+                "- bonafide bonafide"
+                if label == "bonafide"
+                else f"AC1 A{int(attack[1:]) + 10:02d} spoof"
+            )
+            lines.append(
+                f"{split[0].upper()}_{speaker[-4:]} {new_id} F {codec} {kind} -"
+            )
+        open(os.path.join(root, tsv), "w").write("\n".join(lines) + "\n")
+
+
+def test_asvspoof5_config_trains_on_the_release_layout(tiny_corpus, tmp_path):
+    """dpda_rawboost_asvspoof5.yaml: prepared from the released layout,
+    trained, selected and calibrated on dev, evaluated per attack and codec."""
+    data = str(tmp_path / "ASVspoof5")
+    make_asvspoof5_release(tiny_corpus, data)
+    ssl = str(tmp_path / "tiny_wav2vec2")
+    make_tiny_wav2vec2(ssl)
+    out = str(tmp_path / "a5")
+    stdout = run_recipe(
+        "dpda_rawboost_asvspoof5.yaml",
+        f"--data_folder={data}",
+        f"--output_folder={out}",
+        f"--ssl_hub={ssl}",
+        "--ssl_dim=32",
+        "--lr=0.001",
+        *FAST,
+        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    results = json.load(open(os.path.join(out, "eval_results.json")))
+    assert set(results) == {"dev", "asvspoof5_eval", "skipped_items"}
+    assert results["dev"]["trials"] == 12 and results["asvspoof5_eval"]["trials"] == 12
+    assert results["dev"]["calibration"]["fitted_on"].startswith("dev: 4 bona fide")
+    breakdown = open(results["asvspoof5_eval"]["breakdown_file"]).read()
+    for section in ("attack", "codec", "codec_q"):
+        assert f"EER (%) and minDCF per {section}\n" in breakdown
+    assert "| C05 |" in breakdown and "| A17 |" in breakdown
+    assert "asvspoof5_eval: EER" in stdout

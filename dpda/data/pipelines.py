@@ -17,6 +17,7 @@ import logging
 import os
 
 import speechbrain as sb
+import torch
 from speechbrain.dataio.batch import PaddedBatch
 
 from dpda.data.audio import DEFAULT_MIN_SAMPLES, AudioError, read_checked_audio
@@ -63,6 +64,45 @@ def crop_or_tile(signal, num_samples):
     return signal.repeat(repeats)[:num_samples]
 
 
+def random_crop_or_tile(signal, num_samples):
+    """Return ``num_samples`` consecutive samples from a random start, tiling short signals.
+
+    The training crop of AASIST (``data_utils.pad_random``): a start drawn
+    uniformly among the positions where a whole window fits (torch's
+    generator, so seeded runs and DataLoader workers are reproducible).
+
+    Arguments
+    ---------
+    signal : torch.Tensor
+        A 1-D waveform.
+    num_samples : int
+        Target length.
+
+    Returns
+    -------
+    torch.Tensor
+        The waveform of length ``num_samples``.
+
+    Example
+    -------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> crop = random_crop_or_tile(torch.arange(10.0), 4)
+    >>> len(crop), bool((crop.diff() == 1).all())
+    (4, True)
+    >>> random_crop_or_tile(torch.tensor([1.0, 2.0]), 3).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    length = signal.shape[0]
+    if length <= num_samples:
+        return crop_or_tile(signal, num_samples)
+    start = int(torch.randint(length - num_samples + 1, ()).item())
+    return signal[start : start + num_samples]
+
+
+CROP_MODES = ("first", "random")
+
+
 def audio_pipeline(
     num_samples,
     sample_rate=16000,
@@ -70,11 +110,14 @@ def audio_pipeline(
     resample=False,
     channel_policy="mean",
     min_samples=DEFAULT_MIN_SAMPLES,
+    crop="first",
 ):
     """Build the ``wav -> sig`` pipeline with checked reads and fixed-length crops.
 
-    Only the first ``num_samples`` samples are read from disk, checked by
-    :func:`dpda.data.audio.read_checked_audio`, then tiled if short.
+    With ``crop="first"``, only the first ``num_samples`` samples are read
+    from disk, checked by :func:`dpda.data.audio.read_checked_audio`, then
+    tiled if short. With ``crop="random"`` the whole file is read and a
+    random window kept (:func:`random_crop_or_tile`).
 
     Arguments
     ---------
@@ -92,6 +135,8 @@ def audio_pipeline(
         ``"mean"``, ``"first"`` or ``"error"`` for multi-channel files.
     min_samples : int
         Shortest usable clip before tiling.
+    crop : str
+        ``"first"`` (the first samples) or ``"random"`` (a random window).
 
     Returns
     -------
@@ -109,6 +154,9 @@ def audio_pipeline(
     """
     if on_error not in ON_ERROR_MODES:
         raise ValueError(f"on_error must be one of {ON_ERROR_MODES}, got {on_error!r}")
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    random_window = crop == "random" and num_samples is not None
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -117,7 +165,7 @@ def audio_pipeline(
         try:
             signal = read_checked_audio(
                 wav,
-                num_samples=num_samples,
+                num_samples=None if random_window else num_samples,
                 sample_rate=sample_rate,
                 resample=resample,
                 channel_policy=channel_policy,
@@ -127,6 +175,8 @@ def audio_pipeline(
             if on_error == "raise":
                 raise
             return BadAudio(e.problem, e.path)
+        if random_window:
+            return random_crop_or_tile(signal, num_samples)
         return crop_or_tile(signal, num_samples)
 
     return pipeline
@@ -318,6 +368,7 @@ def load_manifest(
     resample=False,
     channel_policy="mean",
     min_samples=DEFAULT_MIN_SAMPLES,
+    crop="first",
 ):
     """Build a ``DynamicItemDataset`` from a manifest written by the recipes.
 
@@ -340,6 +391,8 @@ def load_manifest(
         ``"mean"``, ``"first"`` or ``"error"`` for multi-channel files.
     min_samples : int
         Shortest usable clip before tiling.
+    crop : str
+        ``"first"`` or ``"random"`` window, see :func:`audio_pipeline`.
 
     Returns
     -------
@@ -357,6 +410,7 @@ def load_manifest(
             resample=resample,
             channel_policy=channel_policy,
             min_samples=min_samples,
+            crop=crop,
         )
     )
     dataset.add_dynamic_item(label_pipeline)

@@ -1,4 +1,10 @@
-"""AASIST back end on SSL features, as in SSL-AASIST.
+"""AASIST's graph attention, and the AASIST back end on SSL features.
+
+The graph layers of AASIST (GAT, HS-GAL, graph pooling), its residual
+encoder block, the graph part shared by every AASIST model
+(:class:`AASISTGraph`) and the SSL-AASIST back end (:class:`AASIST`); the
+raw-waveform model built from the same parts is
+:class:`dpda.models.raw_aasist.RawAASIST`.
 
 The back end of Tak et al., "Automatic speaker verification spoofing and
 deepfake detection using wav2vec 2.0 and data augmentation" (Odyssey 2022),
@@ -229,7 +235,7 @@ class GraphPool(nn.Module):
 
 
 class Residual_block(nn.Module):
-    """2-D residual block of the AASIST encoder (kernels 2x3, no pooling).
+    """2-D residual block of the AASIST encoder (kernels 2x3).
 
     ``conv1`` (padding 1) grows the feature axis by one and ``conv2``
     (no feature padding) shrinks it back, so the map keeps its size; a 1x3
@@ -250,15 +256,20 @@ class Residual_block(nn.Module):
         The first block has no ``bn1``.
     preactivate : bool
         Apply ``SELU(bn1(x))`` before ``conv1`` (the AASIST paper's block).
+    time_pool : int
+        Max pooling of the time axis after the residual sum (3 in the
+        raw-waveform AASIST, 1 = none in the SSL-AASIST back end).
 
     Example
     -------
     >>> block = Residual_block((4, 8))
     >>> block(torch.randn(2, 4, 6, 10)).shape
     torch.Size([2, 8, 6, 10])
+    >>> Residual_block((4, 8), time_pool=3)(torch.randn(2, 4, 6, 10)).shape
+    torch.Size([2, 8, 6, 3])
     """
 
-    def __init__(self, nb_filts, first=False, preactivate=False):
+    def __init__(self, nb_filts, first=False, preactivate=False, time_pool=1):
         super().__init__()
         n_in, n_out = nb_filts
         self.first = first
@@ -276,6 +287,7 @@ class Residual_block(nn.Module):
             self.conv_downsample = nn.Conv2d(
                 n_in, n_out, kernel_size=(1, 3), padding=(0, 1)
             )
+        self.time_pool = time_pool
 
     def forward(self, x):
         """Return the block output for a map ``[B, C_in, F, T]``."""
@@ -284,14 +296,224 @@ class Residual_block(nn.Module):
             out = self.selu(self.bn1(x))
         out = self.conv2(self.selu(self.bn2(self.conv1(out))))
         identity = self.conv_downsample(x) if self.downsample else x
-        return out + identity
+        out = out + identity
+        if self.time_pool > 1:
+            out = F.max_pool2d(out, (1, self.time_pool))
+        return out
 
 
 DEFAULT_FILTS = ((1, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64))
 
 
-class AASIST(nn.Module):
+class AASISTGraph(nn.Module):
+    """The graph part shared by every AASIST model: spectral and temporal nodes to logits.
+
+    Given spectral nodes (one per frequency bin of the encoder's map) and
+    temporal nodes (one per frame), it applies:
+
+    1. a learnt positional embedding ``pos_S`` on the spectral nodes;
+    2. a graph attention layer and a graph pooling per node type
+       (``GAT_layer_S`` / ``pool_S``, ``GAT_layer_T`` / ``pool_T``);
+    3. two branches of heterogeneous stacking graph attention (HS-GAL), each
+       with its learnable master node (``master1``, ``master2``): a layer,
+       graph pooling of both node types, a second layer added residually;
+    4. an element-wise maximum of the two branches (after ``drop_way``);
+    5. readout: max of absolute values and mean of the temporal and the
+       spectral nodes, plus the master node, dropout, ``out_layer``.
+
+    The raw-waveform AASIST (:class:`dpda.models.raw_aasist.RawAASIST`) and
+    the SSL-AASIST back end (:class:`AASIST`) derive from it and differ only
+    in how they make the nodes. The parameters sit at the top level, under
+    the names of the released models, so that their state dicts load as is.
+
+    As in the released models, ``pool_ratios[3]`` and ``temperatures[3]``
+    are not used: every HS-GAL layer uses ``temperatures[2]`` and every
+    HS-GAL pooling ``pool_ratios[2]``.
+
+    Arguments
+    ---------
+    node_dim : int
+        Feature dimension of the input nodes (the encoder's channels).
+    n_spectral_nodes : int
+        Number of spectral nodes (size of ``pos_S``).
+    gat_dims : sequence of int
+        Output dimensions of the GAT layers and of the HS-GAL layers.
+    pool_ratios : sequence of float
+        Fractions of nodes kept by the spectral, temporal and HS-GAL pools.
+    temperatures : sequence of float
+        Softmax temperatures of the spectral GAT, temporal GAT and HS-GAL.
+    n_classes : int
+        Number of logits.
+    dropout : float
+        Dropout on the readout vector.
+    dropout_way : float
+        Dropout on each branch's nodes before the maximum.
+
+    Example
+    -------
+    >>> graph = AASISTGraph(node_dim=8, n_spectral_nodes=5, gat_dims=(8, 4))
+    >>> graph.classify(torch.randn(2, 5, 8), torch.randn(2, 9, 8)).shape
+    torch.Size([2, 2])
+    """
+
+    def __init__(
+        self,
+        node_dim,
+        n_spectral_nodes,
+        gat_dims=(64, 32),
+        pool_ratios=(0.5, 0.5, 0.5, 0.5),
+        temperatures=(2.0, 2.0, 100.0, 100.0),
+        n_classes=2,
+        dropout=0.5,
+        dropout_way=0.2,
+    ):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.drop_way = nn.Dropout(dropout_way)
+        self.pos_S = nn.Parameter(torch.randn(1, n_spectral_nodes, node_dim))
+        self.master1 = nn.Parameter(torch.randn(1, 1, gat_dims[0]))
+        self.master2 = nn.Parameter(torch.randn(1, 1, gat_dims[0]))
+
+        self.GAT_layer_S = GraphAttentionLayer(
+            node_dim, gat_dims[0], temperature=temperatures[0]
+        )
+        self.GAT_layer_T = GraphAttentionLayer(
+            node_dim, gat_dims[0], temperature=temperatures[1]
+        )
+        self.HtrgGAT_layer_ST11 = HtrgGraphAttentionLayer(
+            gat_dims[0], gat_dims[1], temperature=temperatures[2]
+        )
+        self.HtrgGAT_layer_ST12 = HtrgGraphAttentionLayer(
+            gat_dims[1], gat_dims[1], temperature=temperatures[2]
+        )
+        self.HtrgGAT_layer_ST21 = HtrgGraphAttentionLayer(
+            gat_dims[0], gat_dims[1], temperature=temperatures[2]
+        )
+        self.HtrgGAT_layer_ST22 = HtrgGraphAttentionLayer(
+            gat_dims[1], gat_dims[1], temperature=temperatures[2]
+        )
+
+        self.pool_S = GraphPool(pool_ratios[0], gat_dims[0], 0.3)
+        self.pool_T = GraphPool(pool_ratios[1], gat_dims[0], 0.3)
+        self.pool_hS1 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
+        self.pool_hT1 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
+        self.pool_hS2 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
+        self.pool_hT2 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
+
+        self.out_layer = nn.Linear(5 * gat_dims[1], n_classes)
+
+    def classify(self, e_S, e_T):
+        """Return logits ``[B, n_classes]`` for the nodes of one batch.
+
+        Arguments
+        ---------
+        e_S : torch.Tensor
+            Spectral nodes ``[B, n_spectral_nodes, node_dim]`` (before the
+            positional embedding).
+        e_T : torch.Tensor
+            Temporal nodes ``[B, N_T, node_dim]``.
+
+        Returns
+        -------
+        torch.Tensor
+            The logits.
+        """
+        out_S = self.pool_S(self.GAT_layer_S(e_S + self.pos_S))
+        out_T = self.pool_T(self.GAT_layer_T(e_T))
+
+        out_T1, out_S1, master1 = self._branch(
+            out_T,
+            out_S,
+            self.master1,
+            (self.HtrgGAT_layer_ST11, self.HtrgGAT_layer_ST12),
+            (self.pool_hT1, self.pool_hS1),
+        )
+        out_T2, out_S2, master2 = self._branch(
+            out_T,
+            out_S,
+            self.master2,
+            (self.HtrgGAT_layer_ST21, self.HtrgGAT_layer_ST22),
+            (self.pool_hT2, self.pool_hS2),
+        )
+        out_T = torch.max(self.drop_way(out_T1), self.drop_way(out_T2))
+        out_S = torch.max(self.drop_way(out_S1), self.drop_way(out_S2))
+        master = torch.max(self.drop_way(master1), self.drop_way(master2))
+
+        hidden = torch.cat(
+            [
+                out_T.abs().amax(dim=1),
+                out_T.mean(dim=1),
+                out_S.abs().amax(dim=1),
+                out_S.mean(dim=1),
+                master.squeeze(1),
+            ],
+            dim=1,
+        )
+        return self.out_layer(self.drop(hidden))
+
+    @staticmethod
+    def _branch(out_T, out_S, master, layers, pools):
+        """One HS-GAL branch: layer, graph pooling, residual second layer."""
+        first, second = layers
+        pool_T, pool_S = pools
+        out_T, out_S, master = first(out_T, out_S, master=master)
+        out_S = pool_S(out_S)
+        out_T = pool_T(out_T)
+        aug_T, aug_S, aug_master = second(out_T, out_S, master=master)
+        return out_T + aug_T, out_S + aug_S, master + aug_master
+
+
+def residual_encoder(filts, preactivate=False, time_pool=1):
+    """The AASIST encoder: one :class:`Residual_block` per ``filts`` entry.
+
+    Nested ``Sequential`` containers keep the released key names
+    (``encoder.<i>.0.*``).
+
+    Arguments
+    ---------
+    filts : sequence of (int, int)
+        Input and output channels of each block; the first block takes one
+        channel and has no ``bn1``.
+    preactivate : bool
+        See :class:`Residual_block`.
+    time_pool : int
+        Time pooling after each block.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The encoder.
+
+    Example
+    -------
+    >>> encoder = residual_encoder([(1, 4), (4, 8)], time_pool=3)
+    >>> encoder(torch.randn(2, 1, 5, 27)).shape
+    torch.Size([2, 8, 5, 3])
+    """
+    if filts[0][0] != 1:
+        raise ValueError("the first residual block must take one channel")
+    return nn.Sequential(
+        *[
+            nn.Sequential(
+                Residual_block(
+                    f, first=i == 0, preactivate=preactivate, time_pool=time_pool
+                )
+            )
+            for i, f in enumerate(filts)
+        ]
+    )
+
+
+class AASIST(AASISTGraph):
     """SSL-AASIST back end: SSL frames ``[B, T, D]`` to logits ``[B, 2]``.
+
+    1. a linear projection of the SSL frames (``LL``, 1024 -> 128), read as a
+       one-channel (feature x time) map, 3x3 max pooling, batch norm, SELU;
+    2. the residual encoder (no time pooling), batch norm (``first_bn1``)
+       and SELU;
+    3. attention pooling of the map into spectral nodes (over time) and
+       temporal nodes (over features);
+    4. the graph part, :class:`AASISTGraph`.
 
     With the defaults this is the back end of the released SSL-AASIST and
     DPDA-AASIST models: 447,242 parameters in all, 446,730 trainable (the
@@ -300,10 +522,6 @@ class AASIST(nn.Module):
     first_bn1 128; encoder 211,072; attention 16,832; pos_S 2,688;
     master nodes 128; two GAT layers 25,344; four HS-GAL layers 59,264;
     six graph pools 262; out_layer 322.
-
-    As in the released model, ``pool_ratios[3]`` and ``temperatures[3]``
-    are not used: every HS-GAL layer uses ``temperatures[2]`` and every
-    HS-GAL pooling ``pool_ratios[2]``.
 
     Arguments
     ---------
@@ -353,62 +571,29 @@ class AASIST(nn.Module):
         dropout_way=0.2,
         preactivate=False,
     ):
-        super().__init__()
-        if filts[0][0] != 1:
-            raise ValueError("the first residual block must take one channel")
         channels = filts[-1][1]
+        # One spectral node per feature bin left by the 3x3 max pooling.
+        super().__init__(
+            channels,
+            proj_size // 3,
+            gat_dims=gat_dims,
+            pool_ratios=pool_ratios,
+            temperatures=temperatures,
+            n_classes=n_classes,
+            dropout=dropout,
+            dropout_way=dropout_way,
+        )
         self.LL = nn.Linear(input_size, proj_size)
         self.first_bn = nn.BatchNorm2d(1)
         self.first_bn1 = nn.BatchNorm2d(channels)
-        self.drop = nn.Dropout(dropout)
-        self.drop_way = nn.Dropout(dropout_way)
         self.selu = nn.SELU()
-
-        # Nested Sequentials keep the released key names (encoder.I.0.*).
-        self.encoder = nn.Sequential(
-            *[
-                nn.Sequential(Residual_block(f, first=i == 0, preactivate=preactivate))
-                for i, f in enumerate(filts)
-            ]
-        )
+        self.encoder = residual_encoder(filts, preactivate=preactivate)
         self.attention = nn.Sequential(
             nn.Conv2d(channels, attention_size, kernel_size=(1, 1)),
             nn.SELU(),
             nn.BatchNorm2d(attention_size),
             nn.Conv2d(attention_size, channels, kernel_size=(1, 1)),
         )
-        # One spectral node per feature bin left by the 3x3 max pooling.
-        self.pos_S = nn.Parameter(torch.randn(1, proj_size // 3, channels))
-        self.master1 = nn.Parameter(torch.randn(1, 1, gat_dims[0]))
-        self.master2 = nn.Parameter(torch.randn(1, 1, gat_dims[0]))
-
-        self.GAT_layer_S = GraphAttentionLayer(
-            channels, gat_dims[0], temperature=temperatures[0]
-        )
-        self.GAT_layer_T = GraphAttentionLayer(
-            channels, gat_dims[0], temperature=temperatures[1]
-        )
-        self.HtrgGAT_layer_ST11 = HtrgGraphAttentionLayer(
-            gat_dims[0], gat_dims[1], temperature=temperatures[2]
-        )
-        self.HtrgGAT_layer_ST12 = HtrgGraphAttentionLayer(
-            gat_dims[1], gat_dims[1], temperature=temperatures[2]
-        )
-        self.HtrgGAT_layer_ST21 = HtrgGraphAttentionLayer(
-            gat_dims[0], gat_dims[1], temperature=temperatures[2]
-        )
-        self.HtrgGAT_layer_ST22 = HtrgGraphAttentionLayer(
-            gat_dims[1], gat_dims[1], temperature=temperatures[2]
-        )
-
-        self.pool_S = GraphPool(pool_ratios[0], gat_dims[0], 0.3)
-        self.pool_T = GraphPool(pool_ratios[1], gat_dims[0], 0.3)
-        self.pool_hS1 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
-        self.pool_hT1 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
-        self.pool_hS2 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
-        self.pool_hT2 = GraphPool(pool_ratios[2], gat_dims[1], 0.3)
-
-        self.out_layer = nn.Linear(5 * gat_dims[1], n_classes)
 
     def forward(self, feats, lengths=None):
         """Return logits ``[B, n_classes]`` for SSL features ``[B, T, D]``.
@@ -424,48 +609,6 @@ class AASIST(nn.Module):
         # Attention pooling of the map: over time -> spectral nodes, over
         # features -> temporal nodes.
         w = self.attention(x)
-        e_S = (x * F.softmax(w, dim=-1)).sum(dim=-1).transpose(1, 2) + self.pos_S
+        e_S = (x * F.softmax(w, dim=-1)).sum(dim=-1).transpose(1, 2)
         e_T = (x * F.softmax(w, dim=-2)).sum(dim=-2).transpose(1, 2)
-        out_S = self.pool_S(self.GAT_layer_S(e_S))
-        out_T = self.pool_T(self.GAT_layer_T(e_T))
-
-        out_T1, out_S1, master1 = self._branch(
-            out_T,
-            out_S,
-            self.master1,
-            (self.HtrgGAT_layer_ST11, self.HtrgGAT_layer_ST12),
-            (self.pool_hT1, self.pool_hS1),
-        )
-        out_T2, out_S2, master2 = self._branch(
-            out_T,
-            out_S,
-            self.master2,
-            (self.HtrgGAT_layer_ST21, self.HtrgGAT_layer_ST22),
-            (self.pool_hT2, self.pool_hS2),
-        )
-        out_T = torch.max(self.drop_way(out_T1), self.drop_way(out_T2))
-        out_S = torch.max(self.drop_way(out_S1), self.drop_way(out_S2))
-        master = torch.max(self.drop_way(master1), self.drop_way(master2))
-
-        hidden = torch.cat(
-            [
-                out_T.abs().amax(dim=1),
-                out_T.mean(dim=1),
-                out_S.abs().amax(dim=1),
-                out_S.mean(dim=1),
-                master.squeeze(1),
-            ],
-            dim=1,
-        )
-        return self.out_layer(self.drop(hidden))
-
-    @staticmethod
-    def _branch(out_T, out_S, master, layers, pools):
-        """One HS-GAL branch: layer, graph pooling, residual second layer."""
-        first, second = layers
-        pool_T, pool_S = pools
-        out_T, out_S, master = first(out_T, out_S, master=master)
-        out_S = pool_S(out_S)
-        out_T = pool_T(out_T)
-        aug_T, aug_S, aug_master = second(out_T, out_S, master=master)
-        return out_T + aug_T, out_S + aug_S, master + aug_master
+        return self.classify(e_S, e_T)

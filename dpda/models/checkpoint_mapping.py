@@ -1,4 +1,4 @@
-"""Load the authors' released checkpoints into our SSL classifiers.
+"""Load released checkpoints into our models: the authors' SSL classifiers, raw AASIST.
 
 The released SSL-AASIST, TCM and DPDA checkpoints are ``state_dict()`` files
 of a model holding a fairseq XLS-R under ``ssl_model.model.`` (fairseq
@@ -22,11 +22,17 @@ feature extractor says ``do_normalize`` (the hub's XLS-R does), so the paper
 hparams pin ``normalize_wav: False`` (:class:`dpda.models.ssl.HFWav2Vec2`),
 and :func:`normalising_front_ends` finds a front end that would not.
 
+Released raw-waveform AASIST models (clovaai/aasist, the ASVspoof 5
+baseline) need no mapping: :class:`dpda.models.raw_aasist.RawAASIST` has
+their key names, and :func:`map_authors_state_dict` checks every key and
+shape all the same.
+
 Authors
  * dpda contributors 2026
 """
 
 import os
+import pickle
 import re
 from dataclasses import dataclass, field
 
@@ -201,12 +207,11 @@ def _weight_norm_flavour(key, target_keys):
 
 
 def _find_hf_prefix(target_keys):
+    """Prefix of the HuggingFace wav2vec 2.0 in our keys; ``None`` without one."""
     for key in target_keys:
         if key.endswith(_HF_ANCHOR):
             return key[: -len(_HF_ANCHOR)]
-    raise ValueError(
-        f"the model has no HuggingFace wav2vec 2.0 (no key ending in '{_HF_ANCHOR}')"
-    )
+    return None
 
 
 def map_authors_state_dict(
@@ -226,7 +231,9 @@ def map_authors_state_dict(
         Prefix of the fairseq model in the authors' keys.
     backend_prefix : str
         Prefix of the back end in our model; the authors' other keys are
-        prepended with it.
+        prepended with it. A model without a wav2vec 2.0 front end (e.g.
+        :class:`dpda.models.raw_aasist.RawAASIST`) takes the keys as they
+        are: its names are the released ones.
 
     Returns
     -------
@@ -259,13 +266,15 @@ def map_authors_state_dict(
     target = model.state_dict()
     target_keys = set(target)
     hf_prefix = _find_hf_prefix(target_keys)
+    if hf_prefix is None:  # a whole released model: its own key names
+        ssl_prefix, backend_prefix = None, ""
     if state_dict and all(k.startswith("module.") for k in state_dict):
         state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
 
     report = MappingReport()
     new_state_dict = {}
     for key, value in state_dict.items():
-        if key.startswith(ssl_prefix):
+        if ssl_prefix and key.startswith(ssl_prefix):
             fairseq_key = key[len(ssl_prefix) :]
             if any(re.search(p, fairseq_key) for p in FAIRSEQ_PRETRAINING_ONLY):
                 report.dropped.append(key)
@@ -306,14 +315,17 @@ def read_authors_checkpoint(path):
     Returns
     -------
     dict
-        The state dict, read with ``torch.load(weights_only=True)``.
+        The state dict, read with ``torch.load(weights_only=True)`` onto the
+        CPU (released files often hold CUDA tensors).
 
     Raises
     ------
     FileNotFoundError
         When ``path`` is not a file.
     ValueError
-        When it does not hold a state dict of tensors.
+        When it is not a PyTorch file, is truncated, holds pickled objects
+        other than tensors (refused: unpickling them could run code), or
+        does not hold a state dict of tensors.
 
     Example
     -------
@@ -324,7 +336,31 @@ def read_authors_checkpoint(path):
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "unsupported global" in str(error).lower():
+            raise ValueError(
+                f"{path} holds pickled objects other than tensors; refused, "
+                "since unpickling them could run code (a checkpoint must be "
+                "a plain state dict)"
+            ) from None
+        detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint (or is truncated): {detail}"
+        ) from None
+    except RuntimeError as error:
+        if "zip archive" in str(error) or "central directory" in str(error):
+            raise ValueError(
+                f"{path} is truncated or corrupt (not a complete PyTorch zip "
+                f"archive: {str(error).splitlines()[0]})"
+            ) from None
+        raise
+    except (EOFError, KeyError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint (or is truncated): "
+            f"{type(error).__name__} {error}"
+        ) from None
     if not isinstance(state_dict, dict) or not all(
         isinstance(v, torch.Tensor) for v in state_dict.values()
     ):
@@ -398,3 +434,31 @@ def load_authors_checkpoint(path, model, strict=True, **kwargs):
         )
     model.load_state_dict(new_state_dict, strict=strict)
     return report
+
+
+def load_published_checkpoint(obj, path):
+    """Pretrainer hook: load a published checkpoint into ``obj``, keys mapped, strictly.
+
+    The ``custom_hooks`` entry of the ``init_from`` Pretrainer in the
+    training hparams: a released raw AASIST loads under its own names, an
+    authors' SSL checkpoint through the fairseq mapping
+    (:func:`load_authors_checkpoint`). Read with ``weights_only=True``.
+
+    Arguments
+    ---------
+    obj : torch.nn.Module
+        The model to initialise.
+    path : str or pathlib.Path
+        The checkpoint file.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pth"
+    >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    >>> torch.save(source.state_dict(), path)
+    >>> load_published_checkpoint(target, path)
+    >>> bool(torch.equal(source.weight, target.weight))
+    True
+    """
+    load_authors_checkpoint(str(path), obj)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dpda.models.pooling import masked_mean_std
+from dpda.models.sinc import sinc_bandpass_filters
 
 
 def linear_bandpass_filters(n_filters, kernel_size, sample_rate=16000):
@@ -44,19 +45,8 @@ def linear_bandpass_filters(n_filters, kernel_size, sample_rate=16000):
     >>> [2000 * i <= f < 2000 * (i + 1) for i, f in enumerate(peaks)]
     [True, True, True, True]
     """
-    t = (
-        torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
-    ) / sample_rate
     edges = torch.linspace(0, sample_rate / 2, n_filters + 1, dtype=torch.float64)
-    low, high = edges[:-1, None], edges[1:, None]
-
-    def lowpass(cutoff):
-        """Ideal low-pass impulse responses at ``cutoff`` Hz."""
-        return 2 * cutoff / sample_rate * torch.sinc(2 * cutoff * t)
-
-    h = (lowpass(high) - lowpass(low)) * torch.hamming_window(
-        kernel_size, periodic=False, dtype=torch.float64
-    )
+    h = sinc_bandpass_filters(edges, kernel_size, sample_rate)
     return (h / h.norm(dim=1, keepdim=True)).float()
 
 

@@ -1,19 +1,35 @@
 #!/usr/bin/env python3
-"""Import a checkpoint released by the paper's authors as a dpda detector.
+"""Import a published checkpoint as a dpda detector.
 
-The authors' ``.pth`` files are state dicts of their fairseq-based model: the
-XLS-R front end under ``ssl_model.model.*`` (fairseq wav2vec2 names) followed
-by the back end (``LL``, ``first_bn``, ``encoder``, the graph attention
-layers... for AASIST; ``conformer.*`` for Conformer-TCM). This script builds
-our model from an hparams file, maps every key onto it
+Two families of released ``.pth`` state dicts are understood:
+
+* the DPDA authors' fairseq-based models: the XLS-R front end under
+  ``ssl_model.model.*`` (fairseq wav2vec2 names) followed by the back end
+  (``LL``, ``first_bn``, ``encoder``, the graph attention layers... for
+  AASIST; ``conformer.*`` for Conformer-TCM), mapped key by key;
+* raw-waveform AASIST models (clovaai/aasist's AASIST and AASIST-L, the
+  ASVspoof 5 baseline), whose names :class:`dpda.models.raw_aasist.RawAASIST`
+  has: no mapping.
+
+This script builds our model from an hparams file, maps every key onto it
 (:mod:`dpda.models.checkpoint_mapping`; strict: every tensor must find its
-place), and exports a detector folder that ``recipes/InTheWild/evaluate.py``
-and :class:`dpda.inference.DeepfakeDetector` load::
+place, and a mismatch names the first offending keys), and exports a
+detector folder that ``recipes/InTheWild/evaluate.py`` and
+:class:`dpda.inference.DeepfakeDetector` load::
 
     cd recipes/ASVspoof
     python import_checkpoint.py LA_model.pth exported/ssl_aasist \\
         hparams/dpda_rawboost.yaml [--threshold=0.0]
     python import_checkpoint.py tcm_model.pth exported/tcm hparams/dpda_rawboost_tcm.yaml
+    python import_checkpoint.py AASIST-L.pth exported/aasist_l \\
+        hparams/dpda_rawboost_aasist_l.yaml
+    python import_checkpoint.py hf://<owner>/<repo>/<file> exported/x \\
+        hparams/... --revision=<commit>
+
+A hub reference ``hf://<owner>/<repo>/<file>`` is downloaded with
+``huggingface_hub`` into its cache (``HF_HUB_OFFLINE=1`` reads the cache
+only). A checkpoint this project knows (by sha256: the three released AASIST
+files) gets its model card (title, training data, licence, source) filled in.
 
 The checkpoint is read first, with ``torch.load(weights_only=True)``, so a
 wrong path fails before any model is built or downloaded. The authors feed
@@ -42,6 +58,7 @@ from dpda.models.checkpoint_mapping import (
     normalising_front_ends,
     read_authors_checkpoint,
 )
+from dpda.published import describe_checkpoint, fetch_checkpoint
 
 # The authors' input handling: the raw waveform, not normalised.
 AUTHORS_INPUT = {"ssl_normalize_wav": False}
@@ -50,7 +67,10 @@ AUTHORS_INPUT = {"ssl_normalize_wav": False}
 def main(argv=None):
     """Map the checkpoint onto the hparams' model and export a detector."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint", help="the authors' .pth state dict")
+    parser.add_argument(
+        "checkpoint",
+        help="a released .pth state dict: a file or hf://<owner>/<repo>/<file>",
+    )
     parser.add_argument("out_dir", help="the detector folder to write")
     parser.add_argument(
         "--threshold",
@@ -58,14 +78,24 @@ def main(argv=None):
         default=0.0,
         help="decision threshold stored with the detector (EERs do not use it)",
     )
+    parser.add_argument(
+        "--revision", default=None, help="hub revision (a commit hash pins the file)"
+    )
     args, rest = parser.parse_known_args(argv)
     hparams_file, _, overrides = sb.parse_arguments(rest)
     overrides = yaml.safe_load(overrides) if overrides else {}
     overrides.setdefault("data_folder", "unused")
     try:  # before building (and downloading) the model
-        state_dict = read_authors_checkpoint(args.checkpoint)
+        path = fetch_checkpoint(args.checkpoint, revision=args.revision)
+        state_dict = read_authors_checkpoint(path)
     except (OSError, RuntimeError, ValueError) as error:
         parser.error(str(error))
+    card = {
+        "title": os.path.splitext(os.path.basename(args.checkpoint))[0],
+        "description": "A released checkpoint, imported with dpda's key mapping.",
+    }
+    card.update(describe_checkpoint(path))
+    card["threshold_source"] = "given on the command line"
     with open(hparams_file, encoding="utf-8") as fin:
         hparams_text = fin.read()
     for key, value in AUTHORS_INPUT.items():
@@ -85,7 +115,10 @@ def main(argv=None):
                 "ssl_normalize_wav (passed as normalize_wav to "
                 "dpda.models.ssl.HFWav2Vec2) as in hparams/dpda_rawboost.yaml"
             )
-        report = load_authors_checkpoint(state_dict, model)
+        try:
+            report = load_authors_checkpoint(state_dict, model)
+        except RuntimeError as error:
+            parser.error(f"{args.checkpoint} does not fit {hparams_file}: {error}")
         print(report.describe())
         exported = export_detector(
             args.out_dir,
@@ -93,12 +126,7 @@ def main(argv=None):
             model,
             threshold=args.threshold,
             overrides={k: v for k, v in overrides.items() if k != "output_folder"},
-            card={
-                "title": os.path.splitext(os.path.basename(args.checkpoint))[0],
-                "description": "A checkpoint released by the DPDA authors, "
-                "imported with dpda's key mapping.",
-                "threshold_source": "given on the command line",
-            },
+            card=card,
         )
     print(f"Detector exported to {exported}")
     return 0

@@ -2,9 +2,10 @@
 """Recipe for training speech deepfake detectors on ASVspoof 2019 LA.
 
 The hparams file chooses the Brain (single-path RawBoost baseline or DPDA with
-a gradient aligner), the model (a small raw-waveform CNN for CPU work, or an
-SSL front end such as XLS-R with a back end), the augmentation and the
-evaluation sets. Training selects on the dev loss; at the end the best
+a gradient aligner), the model (a small raw-waveform CNN for CPU work, the
+raw-waveform AASIST / AASIST-L, or an SSL front end such as XLS-R with a back
+end), its initial weights (``init_from``: a published checkpoint, local or
+``hf://``), the augmentation and the evaluation sets. Training selects on the dev loss; at the end the best
 checkpoint scores every evaluation set, writing ``scores/<set>.txt``
 (``UTT_ID SCORE``, higher = more bona fide) and the EER.
 
@@ -31,15 +32,37 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 from dpda.data.asvspoof import prepare_asvspoof2019_la
+from dpda.data.asvspoof5 import prepare_asvspoof5
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import describe_training_data, generate_mini_corpus
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
-from dpda.evaluation import report_scores, write_results
+from dpda.evaluation import (
+    METRIC_KEYS,
+    calibrate_on,
+    format_metrics,
+    report_scores,
+    split_by_label,
+    write_results,
+)
 from dpda.export import export_detector
-from dpda.plots import plot_alignment_stats
+from dpda.plots import plot_alignment_stats, plot_reliability
+from dpda.published import fetch_checkpoint
 from dpda.scores import read_score_file
 
 logger = logging.getLogger(__name__)
+
+
+# corpus -> (manifest file per split, name of its evaluation set)
+CORPORA = {
+    "asvspoof2019_la": (
+        {"train": "train.json", "dev": "dev.json", "eval": "eval.json"},
+        "asvspoof2019_la_eval",
+    ),
+    "asvspoof5": (
+        {s: f"asvspoof5_{s}.json" for s in ("train", "dev", "eval")},
+        "asvspoof5_eval",
+    ),
+}
 
 
 def prepare_data(hparams):
@@ -48,11 +71,22 @@ def prepare_data(hparams):
     if mini_root and not os.path.isdir(hparams["data_folder"]):
         logger.info("Generating the synthetic mini corpus in %s", mini_root)
         generate_mini_corpus(mini_root, seed=hparams["mini_corpus_seed"])
-    prepare_asvspoof2019_la(
-        data_folder=hparams["data_folder"],
-        save_folder=hparams["manifest_folder"],
-        skip_prep=hparams["skip_prep"],
-    )
+    corpus = hparams.get("corpus", "asvspoof2019_la")
+    if corpus == "asvspoof5":
+        prepare_asvspoof5(
+            data_folder=hparams["data_folder"],
+            save_folder=hparams["manifest_folder"],
+            protocols_folder=hparams.get("protocols_folder"),
+            skip_prep=hparams["skip_prep"],
+        )
+    elif corpus == "asvspoof2019_la":
+        prepare_asvspoof2019_la(
+            data_folder=hparams["data_folder"],
+            save_folder=hparams["manifest_folder"],
+            skip_prep=hparams["skip_prep"],
+        )
+    else:
+        raise ValueError(f"corpus must be one of {tuple(CORPORA)}, got {corpus!r}")
     if hparams.get("itw_folder"):
         prepare_in_the_wild(
             data_folder=hparams["itw_folder"],
@@ -79,16 +113,24 @@ def dataio_prep(hparams):
         "resample": hparams["resample_audio"],
     }
 
-    def load(name, root, crop):
+    def load(name, root, crop, window="first"):
         """A manifest of ``manifests`` as a dataset, with its path."""
         path = os.path.join(manifests, name)
-        return load_manifest(path, root, crop, **audio), path
+        return load_manifest(path, root, crop, crop=window, **audio), path
 
-    train_set, _ = load("train.json", data_folder, hparams["max_samples"])
-    dev_set, _ = load("dev.json", data_folder, hparams["eval_max_samples"])
+    # first: the first max_samples of each file (the DPDA paper); random: a
+    # random window per epoch (AASIST's training crop).
+    manifest_names, eval_name = CORPORA[hparams.get("corpus", "asvspoof2019_la")]
+    train_set, _ = load(
+        manifest_names["train"],
+        data_folder,
+        hparams["max_samples"],
+        hparams.get("train_crop", "first"),
+    )
+    dev_set, _ = load(manifest_names["dev"], data_folder, hparams["eval_max_samples"])
     eval_sets = {
-        "asvspoof2019_la_eval": load(
-            "eval.json", data_folder, hparams["eval_max_samples"]
+        eval_name: load(
+            manifest_names["eval"], data_folder, hparams["eval_max_samples"]
         )
     }
     if hparams.get("itw_folder"):
@@ -96,6 +138,31 @@ def dataio_prep(hparams):
             "in_the_wild.json", hparams["itw_folder"], hparams["eval_max_samples"]
         )
     return train_set, dev_set, eval_sets
+
+
+def init_model(hparams):
+    """Load ``init_from`` into the model through the Pretrainer, on a fresh run.
+
+    A local file, or ``hf://<owner>/<repo>/<file>`` fetched into the hub
+    cache (``init_revision``). A run that has checkpoints resumes from them
+    instead.
+    """
+    if not hparams.get("init_from"):
+        return
+    if hparams["checkpointer"].find_checkpoint() is not None:
+        logger.info("Resuming: init_from=%s not applied", hparams["init_from"])
+        return
+    run_on_main(
+        fetch_checkpoint,
+        args=[hparams["init_from"]],
+        kwargs={"revision": hparams["init_revision"]},
+    )
+    path = fetch_checkpoint(hparams["init_from"], revision=hparams["init_revision"])
+    pretrainer = hparams["pretrainer"]
+    pretrainer.add_paths({"model": os.path.abspath(path)})
+    run_on_main(pretrainer.collect_files)
+    pretrainer.load_collected()
+    logger.info("Initialised the model from %s", hparams["init_from"])
 
 
 def loader_options(options, hparams):
@@ -131,6 +198,7 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    init_model(hparams)
     n_params = sum(p.numel() for p in hparams["modules"]["model"].parameters())
     logger.info("Model parameters: %.3f M", n_params / 1e6)
 
@@ -155,6 +223,29 @@ if __name__ == "__main__":
     # the decision threshold of the exported detector.
     valid_opts = loader_options(hparams["valid_dataloader_opts"], hparams)
     results = {"dev": brain.evaluate_set("dev", dev_set, valid_opts)}
+    # The calibration of the exported detector: an affine map from its scores
+    # to LLRs, fitted on dev (prior-weighted logistic regression at the
+    # effective prior of the ASVspoof 5 cost model, dpda.calibration).
+    calibration = None
+    if sb.utils.distributed.if_main_process():
+        dev_manifest = os.path.join(
+            hparams["manifest_folder"],
+            CORPORA[hparams.get("corpus", "asvspoof2019_la")][0]["dev"],
+        )
+        with open(dev_manifest, encoding="utf-8") as f:
+            dev_entries = json.load(f)
+        dev_scores = read_score_file(results["dev"]["score_file"])
+        calibration = calibrate_on(dev_scores, dev_entries, "dev")
+        dev_report = report_scores(
+            "dev",
+            dev_scores,
+            dev_entries,
+            os.path.join(hparams["output_folder"], "evaluation"),
+            calibration=calibration,
+            plots=False,
+        )
+        results["dev"].update({k: dev_report[k] for k in METRIC_KEYS})
+        results["dev"]["calibration"] = calibration.to_dict()
     test_opts = loader_options(hparams["test_dataloader_opts"], hparams)
     for name, (dataset, manifest) in eval_sets.items():
         results[name] = brain.evaluate_set(name, dataset, test_opts)
@@ -166,10 +257,29 @@ if __name__ == "__main__":
                 read_score_file(results[name]["score_file"]),
                 entries,
                 os.path.join(hparams["output_folder"], "evaluation"),
+                calibration=calibration,
             )
             results[name].update(
-                {k: report[k] for k in ("unscored", "breakdown_file", "det_plot")}
+                {
+                    k: report[k]
+                    for k in ("unscored", "breakdown_file", "det_plot", *METRIC_KEYS)
+                }
             )
+    if sb.utils.distributed.if_main_process():
+        # Is the dev calibration calibrated elsewhere? One figure for all sets.
+        llrs = {}
+        for name in ["dev", *eval_sets]:
+            manifest = dev_manifest if name == "dev" else eval_sets[name][1]
+            with open(manifest, encoding="utf-8") as f:
+                bona, spoof = split_by_label(
+                    read_score_file(results[name]["score_file"]), json.load(f)
+                )
+            llrs[name] = (calibration.llr(bona), calibration.llr(spoof))
+        results["dev"]["reliability_plot"] = plot_reliability(
+            llrs,
+            os.path.join(hparams["output_folder"], "evaluation", "reliability.png"),
+            title="LLRs calibrated on dev",
+        )
     skip_log = os.path.join(hparams["output_folder"], "skipped_items.tsv")
     results["skipped_items"] = count_logged_skips(skip_log)
     if sb.utils.distributed.if_main_process():
@@ -177,11 +287,21 @@ if __name__ == "__main__":
             os.path.join(hparams["output_folder"], "eval_results.json"), results
         )
         for name, res in results.items():
+            if name in eval_sets or name == "dev":
+                # The final summary, in the training log and on the terminal.
+                hparams["train_logger"].log_stats(
+                    stats_meta={"Final summary": name},
+                    test_stats={
+                        k: res[k]
+                        for k in ("EER", "minDCF", "actDCF", "Cllr", "Cllr_raw")
+                    },
+                )
             if name in eval_sets:
                 print(
                     f"EER {name}: {res['EER']:.2f}% ({res['trials']} trials) "
                     f"-> {res['score_file']}"
                 )
+                print(format_metrics(name, res))
         if results["skipped_items"]:
             print(f"Skipped {results['skipped_items']} unreadable items: {skip_log}")
 
@@ -192,6 +312,7 @@ if __name__ == "__main__":
             hparams_file,
             hparams["model"],
             threshold=results["dev"]["threshold"],
+            calibration=calibration,
             overrides=overrides,
             card={
                 "title": hparams["experiment_name"],

@@ -6,7 +6,9 @@ The detector is a folder exported by ``recipes/ASVspoof/train.py``
 :class:`dpda.inference.DeepfakeDetector`. The evaluation set is prepared from
 its real layout, scored in length-sorted batches, and reported: the official
 ``UTT_ID SCORE`` file, EER and its threshold, min t-DCF (LA sets, with ASV
-scores), the EER per condition (speaker; attack, codec, transmission;
+scores), the ASVspoof 5 metrics (minDCF; actDCF and Cllr on the detector's
+calibrated scores, and on its raw scores labelled as such), the EER and
+minDCF per condition (speaker; attack, codec, transmission;
 compression, vocoder...), a DET plot and score histograms::
 
     cd recipes/InTheWild
@@ -28,17 +30,29 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from dpda.data.asvspoof5 import prepare_asvspoof5
 from dpda.data.asvspoof2021 import prepare_asvspoof2021
 from dpda.data.fakeorreal import prepare_for_norm
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
-from dpda.evaluation import audio_lengths, report_scores, write_results
+from dpda.evaluation import (
+    audio_lengths,
+    format_metrics,
+    report_scores,
+    write_results,
+)
 from dpda.inference import DeepfakeDetector
 from dpda.scores import score_dataset, write_scores
 
 logger = logging.getLogger(__name__)
 
-EVAL_SETS = ("in_the_wild", "for_norm", "asvspoof2021_la", "asvspoof2021_df")
+EVAL_SETS = (
+    "in_the_wild",
+    "for_norm",
+    "asvspoof2021_la",
+    "asvspoof2021_df",
+    "asvspoof5",
+)
 
 
 def prepare(hparams):
@@ -69,6 +83,14 @@ def prepare(hparams):
             subset=hparams["subset"],
             skip_prep=hparams["skip_prep"],
         )
+    if name == "asvspoof5":  # track 1 eval, with its keys
+        return prepare_asvspoof5(
+            hparams["data_folder"],
+            manifests,
+            splits=("eval",),
+            protocols_folder=hparams["keys_folder"],
+            skip_prep=hparams["skip_prep"],
+        )["eval"]
     raise ValueError(f"eval_set must be one of {EVAL_SETS}, got {name!r}")
 
 
@@ -131,6 +153,7 @@ if __name__ == "__main__":
         entries,
         hparams["output_folder"],
         asv_score_file=hparams["asv_score_file"],
+        calibration=detector.calibration,
     )
     result["score_file"] = score_file
     result["skipped_items"] = count_logged_skips(skip_log)
@@ -148,3 +171,4 @@ if __name__ == "__main__":
         f"EER {name}: {result['EER']:.2f}%{tdcf} ({result['trials']} trials) "
         f"-> {score_file}\nBreakdown: {result['breakdown_file']}"
     )
+    print(format_metrics(name, result))
