@@ -35,6 +35,7 @@ import ruamel.yaml
 import torch
 from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.data_utils import split_path
 from speechbrain.utils.fetching import (
     FetchConfig,
     FetchFrom,
@@ -44,6 +45,7 @@ from speechbrain.utils.fetching import (
 )
 
 from dpda.calibration import Calibration, decide, posterior_bonafide
+from dpda.data.audio import read_checked_audio
 from dpda.data.pipelines import crop_or_tile
 from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
 from dpda.scores import score_batch
@@ -302,6 +304,124 @@ class DeepfakeDetector(Pretrained):
             local_strategy=local_strategy,
             **kwargs,
         )
+
+    def load_audio(self, path, savedir=None):
+        """Read a file as the detector's input: mono, at ``sample_rate``.
+
+        Local files go through :func:`dpda.data.audio.read_checked_audio`:
+        every format soundfile reads (WAV, FLAC, Ogg, MP3, Opus) and, through
+        PyAV, M4A/AAC and WebM; any rate (resampled) and channel count
+        (averaged); a bad file raises :class:`dpda.data.audio.AudioError`
+        naming it and the problem. Remote paths (URLs, hub files) are fetched
+        by SpeechBrain first.
+
+        Arguments
+        ---------
+        path : str
+            Audio file, local or remote.
+        savedir : str, optional
+            Where remote files are fetched to.
+
+        Returns
+        -------
+        torch.Tensor
+            The waveform ``[T]`` on the detector's device.
+        """
+        path = str(path)
+        if not os.path.exists(path):
+            source, name = split_path(path)
+            path = str(fetch(name, source=source, savedir=savedir))
+        signal = read_checked_audio(
+            path,
+            sample_rate=int(self.hparams.sample_rate),
+            resample=True,
+            channel_policy="mean",
+        )
+        return signal.to(self.device)
+
+    def score_timeline(self, path_or_signal, window_seconds=4.0, hop_seconds=None):
+        """Score overlapping windows over a whole recording.
+
+        Arguments
+        ---------
+        path_or_signal : str or torch.Tensor
+            An audio file, or a mono waveform ``[T]`` at ``sample_rate``.
+        window_seconds : float
+            Window length (the model sees each window whole; short files are
+            one window, tiled as in :meth:`score_file`).
+        hop_seconds : float, optional
+            Hop between windows; default half a window. The last window is
+            aligned with the end of the file, so every sample is scored.
+
+        Returns
+        -------
+        dict
+            ``duration`` (s), ``starts`` and ``ends`` (s), ``scores`` (raw),
+            and for a calibrated detector ``llrs`` and ``p_bonafide`` (at the
+            cost model's prior), each one value per window; ``score``, the
+            mean of the window scores, with its ``decision``
+            (:meth:`classify_score`); ``threshold``, the raw-score threshold
+            of the decision.
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> timeline = detector.score_timeline(torch.randn(40000), window_seconds=1.0)
+        >>> timeline["starts"][:3], timeline["ends"][-1], len(timeline["scores"])
+        ([0.0, 0.5, 1.0], 2.5, 4)
+        """
+        if isinstance(path_or_signal, torch.Tensor):
+            signal = path_or_signal.to(self.device)
+        else:
+            signal = self.load_audio(path_or_signal)
+        rate = int(self.hparams.sample_rate)
+        width = max(1, int(round(window_seconds * rate)))
+        hop = (
+            width // 2
+            if hop_seconds is None
+            else max(1, int(round(hop_seconds * rate)))
+        )
+        if signal.shape[0] <= width:
+            starts, windows = [0], crop_or_tile(signal, width)[None]
+        else:
+            starts = list(range(0, signal.shape[0] - width + 1, hop))
+            if starts[-1] != signal.shape[0] - width:
+                starts.append(signal.shape[0] - width)
+            windows = torch.stack([signal[s : s + width] for s in starts])
+        self.mods.eval()
+        with self.inference_ctx:
+            scores = torch.cat(
+                [
+                    score_batch(
+                        self.mods.model, part, torch.ones(len(part), device=self.device)
+                    )
+                    for part in windows.split(self.window_batch_size)
+                ]
+            )
+        scores = scores.cpu().tolist()
+        duration = signal.shape[0] / rate
+        timeline = {
+            "duration": duration,
+            "starts": [s / rate for s in starts],
+            "ends": [min(s + width, signal.shape[0]) / rate for s in starts],
+            "scores": scores,
+        }
+        if self.calibration is not None:
+            llrs = self.calibration.llr(scores)
+            timeline["llrs"] = llrs.tolist()
+            timeline["p_bonafide"] = [
+                posterior_bonafide(v, 1 - self.cost_model["p_spoof"]) for v in llrs
+            ]
+        decision = self.classify_score(sum(scores) / len(scores))
+        timeline.update(
+            score=decision["score"], decision=decision, threshold=decision["threshold"]
+        )
+        return timeline
 
     def _windows(self, signal):
         """Split a 1-D waveform into the windows that are scored, ``[N, W]``."""

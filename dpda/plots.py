@@ -347,6 +347,75 @@ def plot_reliability(sets, png_path, n_bins=10, title=None):
     return _save(fig, plt, png_path)
 
 
+def plot_timeline(timeline, png_path, title=None):
+    """The score over time of one recording, with the decision threshold.
+
+    Arguments
+    ---------
+    timeline : dict
+        The output of :meth:`dpda.inference.DeepfakeDetector.score_timeline`:
+        ``starts``, ``ends``, ``scores``, ``threshold``, ``duration`` and
+        ``decision``. Windows scored below the threshold are shaded as
+        spoof-like stretches.
+    png_path : str
+        Destination of the figure.
+    title : str, optional
+        Title (e.g. the file name); the overall verdict is appended.
+
+    Returns
+    -------
+    str
+        ``png_path``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "timeline.png")
+    >>> timeline = {"starts": [0.0, 2.0, 4.0], "ends": [4.0, 6.0, 8.0],
+    ...     "scores": [1.0, -2.0, 0.5], "threshold": 0.0, "duration": 8.0,
+    ...     "decision": {"label": "bonafide", "score": -0.17}}
+    >>> plot_timeline(timeline, path, title="speech.wav") == path
+    True
+    """
+    starts = np.asarray(timeline["starts"], dtype=np.float64)
+    ends = np.asarray(timeline["ends"], dtype=np.float64)
+    scores = np.asarray(timeline["scores"], dtype=np.float64)
+    threshold = float(timeline["threshold"])
+    centres = (starts + ends) / 2
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    # Shade the union of the spoof-like windows once (windows overlap).
+    spans = []
+    for start, end, score in sorted(zip(starts, ends, scores)):
+        if score > threshold:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    for number, (start, end) in enumerate(spans):
+        ax.axvspan(
+            start,
+            end,
+            color="tab:red",
+            alpha=0.15,
+            lw=0,
+            label="spoof-like windows" if number == 0 else None,
+        )
+    ax.plot(centres, scores, marker="o", ms=3, color="tab:blue", label="window score")
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlim(0, max(float(timeline["duration"]), float(ends.max())))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("score (higher = more bona fide)")
+    decision = timeline["decision"]
+    verdict = f"{decision['label']} (mean score {decision['score']:.3g})"
+    if decision.get("p_bonafide") is not None:
+        verdict += f", P(bona fide) {decision['p_bonafide']:.2f}"
+    ax.set_title(f"{title}: {verdict}" if title else verdict, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, plt, png_path)
+
+
 def plot_study(per_run, out_dir, eval_sets):
     """Figures of an ablation study (see :mod:`dpda.ablation`).
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dpda.data.minicorpus import generate_mini_corpus
@@ -237,3 +238,48 @@ def test_asvspoof5_eval_scores_breakdowns_and_calibrated_metrics(trained, tmp_pa
     for section in ("per attack", "per codec", "per codec_q"):
         assert f"EER (%) and minDCF {section}" in breakdown
     assert "| C03 |" in breakdown and "| A17 |" in breakdown
+
+
+def test_dpda_detect_scores_equal_the_recipe_score_files(trained, tmp_path):
+    """The command line, the Python API and the training run agree."""
+    import csv
+
+    from dpda.inference import DeepfakeDetector
+
+    corpus, run_dir = trained
+    flac = os.path.join(corpus, "LA", "ASVspoof2019_LA_eval", "flac")
+    detector_dir = os.path.join(run_dir, "detector")
+    script = os.path.join(os.path.dirname(sys.executable), "dpda-detect")
+    out = tmp_path / "scores.csv"
+    result = subprocess.run(
+        [
+            script,
+            flac,
+            "--detector",
+            detector_dir,
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(out)))
+    ours = {
+        os.path.basename(r["path"])[: -len(".flac")]: float(r["score"]) for r in rows
+    }
+    training = read_score_file(
+        os.path.join(run_dir, "scores", "asvspoof2019_la_eval.txt")
+    )
+    assert set(ours) == set(training)
+    for utt, score in ours.items():
+        assert score == pytest.approx(training[utt], abs=1e-5)
+    api = DeepfakeDetector.from_hparams(detector_dir).score_files(
+        [os.path.join(flac, f"{u}.flac") for u in ours]
+    )
+    np.testing.assert_allclose(list(ours.values()), api, atol=1e-6, rtol=0)
+    # The detector of a training run is calibrated: LLR and probability columns.
+    assert {"llr", "p_bona_fide"} <= set(rows[0])

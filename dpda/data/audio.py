@@ -15,6 +15,7 @@ import math
 import os
 import re
 
+import numpy as np
 import soundfile as sf
 import torch
 
@@ -80,7 +81,8 @@ def read_checked_audio(
     Arguments
     ---------
     path : str or os.PathLike
-        Audio file (any format libsndfile reads: WAV, FLAC, ...).
+        Audio file: any format libsndfile reads (WAV, FLAC, Ogg, MP3,
+        Opus...), and through PyAV the others (M4A/AAC, WebM...).
     num_samples : int or None
         Samples to return at most, at ``sample_rate``; ``None`` reads the
         whole file.
@@ -128,6 +130,8 @@ def read_checked_audio(
             f"channel_policy must be one of {CHANNEL_POLICIES}, got {channel_policy!r}"
         )
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError(path, "file not found")
     try:
         with sf.SoundFile(path) as f:
             file_rate, channels, frames = f.samplerate, f.channels, f.frames
@@ -149,9 +153,24 @@ def read_checked_audio(
     except AudioError:
         raise
     except (RuntimeError, OSError, ValueError, EOFError) as e:
-        if not os.path.exists(path):
-            raise AudioError(path, "file not found") from e
-        raise AudioError(path, f"unreadable or corrupt audio ({e})") from e
+        if "Format not recognised" not in str(e):
+            raise AudioError(path, f"unreadable or corrupt audio ({e})") from e
+        # A container libsndfile does not read (M4A/AAC, WebM, ...): PyAV.
+        data, file_rate = _decode_with_pyav(path)
+        frames = data.shape[0]
+        rate_ok = sample_rate is None or file_rate == sample_rate
+        if not rate_ok and not resample:
+            raise AudioError(
+                path, f"sample rate {file_rate} Hz, expected {sample_rate} Hz"
+            ) from None
+        if data.shape[1] > 1 and channel_policy == "error":
+            raise AudioError(path, f"{data.shape[1]} channels, expected mono") from None
+        to_read = -1
+        if num_samples is not None:
+            to_read = num_samples
+            if not rate_ok:
+                to_read = math.ceil(num_samples * file_rate / sample_rate)
+            data = data[:to_read]
 
     expected = frames if to_read < 0 else min(frames, to_read)
     if 0 < frames < _UNKNOWN_FRAMES and data.shape[0] < expected:
@@ -185,6 +204,58 @@ def read_checked_audio(
             f"too short: {signal.shape[0]} samples, at least {needed} needed",
         )
     return signal
+
+
+def _decode_with_pyav(path):
+    """Decode a file libsndfile cannot open with PyAV (FFmpeg): ``[T, C]``, rate.
+
+    Used for M4A/AAC, WebM and the other containers that soundfile's
+    libsndfile does not read (it reads WAV, FLAC, Ogg, MP3 and Opus itself).
+    Frames are converted to planar float32 at the stream's own rate and
+    channel layout; resampling and downmixing stay with the caller, so every
+    format goes through the same steps.
+
+    Raises
+    ------
+    AudioError
+        When PyAV is missing, or the file holds no decodable audio stream.
+    """
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a declared dependency
+        raise AudioError(
+            path, "format not read by soundfile, and PyAV is missing"
+        ) from None
+    chunks = []
+    try:
+        with av.open(path) as container:
+            if not container.streams.audio:
+                raise AudioError(path, "unreadable or corrupt audio (no audio stream)")
+            stream = container.streams.audio[0]
+            resampler = None
+            for frame in container.decode(stream):
+                if resampler is None:
+                    resampler = av.AudioResampler(
+                        format="fltp", layout=frame.layout, rate=frame.sample_rate
+                    )
+                    rate = frame.sample_rate
+                for converted in resampler.resample(frame):
+                    chunks.append(converted.to_ndarray())
+            if resampler is not None:
+                for converted in resampler.resample(None):
+                    chunks.append(converted.to_ndarray())
+    except AudioError:
+        raise
+    except (av.error.FFmpegError, ValueError, OSError) as e:
+        raise AudioError(path, f"unreadable or corrupt audio ({e})") from None
+    if not chunks:
+        raise AudioError(
+            path,
+            "unreadable or corrupt audio (not a format libsndfile reads, and "
+            "FFmpeg decodes no audio from it)",
+        )
+    data = np.concatenate(chunks, axis=1).T.astype(np.float32, copy=False)
+    return np.ascontiguousarray(data), rate
 
 
 def _check_wav_chunk(path, header_log):

@@ -1,0 +1,474 @@
+"""``dpda-detect``: score recordings from the command line, or serve a web demo.
+
+::
+
+    dpda-detect speech.mp3                        # the default detector (AASIST-L)
+    dpda-detect recordings/ --format csv --output scores.csv
+    dpda-detect interview.m4a --windows 4 --plots timelines/
+    dpda-detect calls.txt --detector path/to/detector --batch-size 16
+    dpda-detect serve [--detector ...] [--host 127.0.0.1] [--port 7860]
+
+Inputs are files, folders (searched recursively for audio files), glob
+patterns, or text files (``.txt``/``.lst``) listing one path per line
+(relative to the list's folder; ``#`` starts a comment). Any format soundfile
+or PyAV reads (wav, flac, ogg, mp3, opus, m4a/aac, webm...), any sample rate
+and channel count: files are resampled and mixed to mono
+(:meth:`dpda.inference.DeepfakeDetector.load_audio`).
+
+Each file gets its duration, raw score (the bona fide logit), and for a
+calibrated detector its log-likelihood ratio and probability of bona fide,
+and a label. Without ``--windows`` a file is scored as the detector's
+``score_files`` scores it (its first window, short files tiled); with
+``--windows SECONDS`` overlapping windows cover the whole recording, the
+file's score is their mean and the per-window scores are listed
+(:meth:`~dpda.inference.DeepfakeDetector.score_timeline`). A file that cannot
+be scored (unreadable, empty, not audio, too short) is reported on its own
+line with the reason, and the others are scored. Exit status: 0 when every
+file was scored, 1 when some could not be, 2 on a usage error. Output files
+are written atomically.
+
+Authors
+ * dpda contributors 2026
+"""
+
+import argparse
+import csv
+import glob
+import io
+import json
+import os
+import re
+import sys
+
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".webm",
+    ".aif",
+    ".aiff",
+)
+LIST_EXTENSIONS = (".txt", ".lst")
+FORMATS = ("table", "csv", "json")
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A command-line error: printed with the usage, exit status 2."""
+
+
+def expand_inputs(inputs):
+    """The audio files named by files, folders, globs and list files.
+
+    Arguments
+    ---------
+    inputs : list of str
+        What the user gave.
+
+    Returns
+    -------
+    list of str
+        Paths in order, duplicates dropped; a name that matches nothing is
+        kept as it is, so that it is reported as missing.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "a").mkdir(); _ = (root / "a" / "x.wav").write_bytes(b"")
+    >>> _ = (root / "a" / "notes.md").write_text("")
+    >>> _ = (root / "list.txt").write_text("# mine\\na/x.wav\\nb.flac\\n")
+    >>> [os.path.relpath(p, root) for p in expand_inputs([str(root / "a"), str(root / "list.txt")])]
+    ['a/x.wav', 'b.flac']
+    """
+    paths = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = [
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(item)
+                for name in names
+                if name.lower().endswith(AUDIO_EXTENSIONS)
+            ]
+            paths.extend(sorted(found))
+        elif os.path.isfile(item) and item.lower().endswith(LIST_EXTENSIONS):
+            base = os.path.dirname(os.path.abspath(item))
+            with open(item, encoding="utf-8") as fin:
+                for line in fin:
+                    line = line.split("#", 1)[0].strip()
+                    if line:
+                        paths.append(os.path.join(base, line))
+        elif os.path.exists(item):
+            paths.append(item)
+        else:
+            matches = sorted(glob.glob(item, recursive=True))
+            paths.extend(matches or [item])
+    return list(dict.fromkeys(paths))
+
+
+def score_paths(detector, paths, window_seconds=None, batch_size=8, progress=None):
+    """Score files with a detector; a bad file becomes a row with its error.
+
+    Arguments
+    ---------
+    detector : dpda.inference.DeepfakeDetector
+        The detector.
+    paths : list of str
+        Audio files.
+    window_seconds : float, optional
+        Score overlapping windows of this length over each whole file.
+    batch_size : int
+        Files per forward pass (without ``window_seconds``).
+    progress : bool, optional
+        Show a progress bar (default: when there are more files than one
+        batch and stderr is a terminal).
+
+    Returns
+    -------
+    list of dict
+        One row per path: ``path``, ``duration``, ``score``, ``llr``,
+        ``p_bonafide``, ``label``, ``error`` (``None`` when scored) and, with
+        windows, ``timeline``.
+    """
+    from tqdm import tqdm
+
+    from dpda.data.audio import AudioError
+
+    rate = int(detector.hparams.sample_rate)
+    if progress is None:
+        progress = len(paths) > batch_size and sys.stderr.isatty()
+    bar = tqdm(total=len(paths), unit="file", disable=not progress, file=sys.stderr)
+    rows = []
+    for start in range(0, len(paths), batch_size):
+        signals, ready = [], []
+        for path in paths[start : start + batch_size]:
+            row = {"path": path, "duration": None, "error": None}
+            try:
+                signal = detector.load_audio(path)
+            except (AudioError, OSError, ValueError) as error:
+                row["error"] = str(error).replace(f"{path}: ", "", 1)
+            else:
+                row["duration"] = signal.shape[0] / rate
+                signals.append(signal)
+                ready.append(row)
+            rows.append(row)
+        if window_seconds:
+            for row, signal in zip(ready, signals):
+                timeline = detector.score_timeline(
+                    signal, window_seconds=window_seconds
+                )
+                row["timeline"] = timeline
+                row.update(_decision_fields(timeline["decision"]))
+        elif signals:
+            scores = detector._score_signals(signals).cpu().tolist()
+            for row, score in zip(ready, scores):
+                row.update(_decision_fields(detector.classify_score(score)))
+        bar.update(len(paths[start : start + batch_size]))
+    bar.close()
+    return rows
+
+
+def _decision_fields(decision):
+    """The per-file fields of a :meth:`classify_score` result."""
+    return {
+        "score": decision["score"],
+        "llr": decision["llr"],
+        "p_bonafide": decision["p_bonafide"],
+        "label": decision["label"],
+    }
+
+
+def _number(value, spec):
+    """A number formatted, or an empty cell."""
+    return "" if value is None else format(value, spec)
+
+
+def format_rows(rows, fmt, detector_name, calibrated):
+    """The report in one of :data:`FORMATS`, and its summary line.
+
+    Arguments
+    ---------
+    rows : list of dict
+        From :func:`score_paths`.
+    fmt : str
+        ``table``, ``csv`` or ``json``.
+    detector_name : str
+        How to name the detector in the summary.
+    calibrated : bool
+        Whether the detector is calibrated (LLR and probability columns).
+
+    Returns
+    -------
+    text : str
+        The report.
+    summary : str
+        One line: counts per label, unreadable files, the detector.
+
+    Example
+    -------
+    >>> rows = [{"path": "a.wav", "duration": 2.0, "score": 1.5, "llr": None,
+    ...          "p_bonafide": None, "label": "bonafide", "error": None},
+    ...         {"path": "b.wav", "duration": None, "error": "empty audio"}]
+    >>> text, summary = format_rows(rows, "table", "default", False)
+    >>> print(text)
+    path   duration (s)  score   label
+    a.wav  2.00          1.5000  bonafide
+    b.wav                        error: empty audio
+    >>> summary
+    '2 files: 1 bona fide, 0 spoof, 1 not scored (detector: default, uncalibrated scores)'
+    """
+    scored = [r for r in rows if r["error"] is None]
+    n_bona = sum(r["label"] == "bonafide" for r in scored)
+    summary = (
+        f"{len(rows)} files: {n_bona} bona fide, {len(scored) - n_bona} spoof, "
+        f"{len(rows) - len(scored)} not scored (detector: {detector_name}, "
+        f"{'calibrated' if calibrated else 'uncalibrated scores'})"
+    )
+    if fmt == "json":
+        records = []
+        for row in rows:
+            record = {
+                k: row.get(k)
+                for k in (
+                    "path",
+                    "duration",
+                    "score",
+                    "llr",
+                    "p_bonafide",
+                    "label",
+                    "error",
+                )
+            }
+            if "timeline" in row:
+                timeline = row["timeline"]
+                record["windows"] = [
+                    {"start": s, "end": e, "score": v}
+                    for s, e, v in zip(
+                        timeline["starts"], timeline["ends"], timeline["scores"]
+                    )
+                ]
+            records.append(record)
+        text = json.dumps({"files": records, "summary": summary}, indent=1)
+        return text + "\n", summary
+    columns = ["path", "duration (s)", "score"]
+    if calibrated:
+        columns += ["LLR", "P(bona fide)"]
+    columns += ["label"]
+    windowed = any("timeline" in r for r in rows)
+    spec = ".6f" if fmt == "csv" else ".4f"  # csv: the score files' precision
+    table = []
+    for row in rows:
+        if row["error"] is not None:
+            cells = [row["path"], "", ""] + ([""] * 2 if calibrated else [])
+            cells.append(f"error: {row['error']}")
+        else:
+            cells = [
+                row["path"],
+                _number(row["duration"], ".2f"),
+                _number(row["score"], spec),
+            ]
+            if calibrated:
+                cells += [_number(row["llr"], spec), _number(row["p_bonafide"], spec)]
+            cells.append(row["label"])
+        if windowed:
+            scores = row.get("timeline", {}).get("scores", [])
+            cells.append(";".join(format(v, spec) for v in scores))
+        table.append(cells)
+    if windowed:
+        columns.append("window scores")
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        names = [re.sub(r"\W+", "_", c.lower()).strip("_") for c in columns]
+        names[-1 if not windowed else -2] = "label_or_error"
+        writer.writerow(names)
+        writer.writerows(table)
+        return out.getvalue(), summary
+    widths = [max(len(str(c)) for c in col) for col in zip(columns, *table)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        for cells in [columns, *table]
+    ]
+    return "\n".join(lines), summary
+
+
+def _plot_name(path, taken):
+    """A PNG file name for a recording, unique among ``taken``."""
+    stem = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(path))[0])
+    name, n = f"{stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}.png"
+    taken.add(name)
+    return name
+
+
+def _parser():
+    """The argument parser of the scoring command."""
+    parser = argparse.ArgumentParser(
+        prog="dpda-detect",
+        description="Score recordings with a speech deepfake detector "
+        "(default: the AASIST-L shipped with dpda). 'dpda-detect serve' "
+        "starts the web demo.",
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="AUDIO_OR_FOLDER",
+        help="audio files, folders, glob patterns or .txt lists",
+    )
+    _detector_options(parser)
+    parser.add_argument(
+        "--windows",
+        type=float,
+        metavar="SECONDS",
+        help="score overlapping windows of this length over whole files",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--output", metavar="FILE", help="write the report here (atomically)"
+    )
+    parser.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="one timeline PNG per file (windows of --windows, default 4 s)",
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _detector_options(parser):
+    """Options choosing and placing the detector."""
+    parser.add_argument(
+        "--detector",
+        metavar="FOLDER_OR_HUB_ID",
+        help="an exported or imported detector folder, or a hub id",
+    )
+    parser.add_argument("--revision", metavar="SHA", help="hub commit to load")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="load a hub detector at any revision (its hyperparams.yaml runs code)",
+    )
+    parser.add_argument("--device", help="e.g. cuda:0 (default: cpu)")
+
+
+def _serve_parser():
+    """The argument parser of ``dpda-detect serve``."""
+    parser = argparse.ArgumentParser(
+        prog="dpda-detect serve",
+        description="Start the web demo (needs the demo extra: pip install -e '.[demo]').",
+    )
+    _detector_options(parser)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default: this machine only)",
+    )
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument(
+        "--max-seconds", type=float, default=600.0, help="longest recording accepted"
+    )
+    parser.add_argument(
+        "--max-megabytes", type=float, default=50.0, help="largest upload accepted"
+    )
+    return parser
+
+
+def load_detector(args):
+    """The detector the options name (the packaged default without one)."""
+    from dpda.inference import DeepfakeDetector
+
+    kwargs = {}
+    if args.device:
+        kwargs["run_opts"] = {"device": args.device}
+    return DeepfakeDetector.from_hparams(
+        args.detector,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        **kwargs,
+    )
+
+
+def main(argv=None):
+    """Run ``dpda-detect``; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        args = _serve_parser().parse_args(argv[1:])
+        from dpda.demo import serve
+
+        serve(
+            args.detector,
+            revision=args.revision,
+            host=args.host,
+            port=args.port,
+            max_seconds=args.max_seconds,
+            max_megabytes=args.max_megabytes,
+            device=args.device,
+            trust_remote_code=args.trust_remote_code,
+        )
+        return 0
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if args.windows is not None and args.windows <= 0:
+        parser.error("--windows must be a positive number of seconds")
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        parser.error("no audio file found in the inputs")
+    try:
+        detector = load_detector(args)
+    except (OSError, ValueError) as error:
+        parser.error(f"cannot load the detector: {error}")
+
+    windows = args.windows or (4.0 if args.plots else None)
+    rows = score_paths(
+        detector,
+        paths,
+        window_seconds=windows,
+        batch_size=args.batch_size,
+        progress=None if not args.no_progress else False,
+    )
+    name = args.detector or "default AASIST-L (clovaai, ASVspoof 2019 LA)"
+    text, summary = format_rows(
+        rows, args.format, name, detector.calibration is not None
+    )
+    if args.output:
+        from dpda.data.manifest import open_atomic
+
+        with open_atomic(args.output) as fout:
+            fout.write(text if text.endswith("\n") else text + "\n")
+        print(summary, file=sys.stderr)
+        print(f"Report written to {args.output}", file=sys.stderr)
+    elif args.format == "table":
+        print(text)
+        print(summary)
+    else:
+        sys.stdout.write(text)
+        print(summary, file=sys.stderr)
+    if args.plots:
+        from dpda.plots import plot_timeline
+
+        os.makedirs(args.plots, exist_ok=True)
+        taken = set()
+        for row in rows:
+            if row["error"] is None:
+                plot_timeline(
+                    row["timeline"],
+                    os.path.join(args.plots, _plot_name(row["path"], taken)),
+                    title=os.path.basename(row["path"]),
+                )
+        print(f"Timelines written to {args.plots}", file=sys.stderr)
+    return 0 if all(r["error"] is None for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
