@@ -1,4 +1,4 @@
-"""RawBoost data augmentation, batched in torch.
+"""RawBoost data augmentation, batched in torch (``dpda.augment.RawBoost``).
 
 RawBoost (Tak et al., "RawBoost: A Raw Data Boosting and Augmentation Method
 applied to Automatic Speaker Verification Anti-Spoofing", ICASSP 2022) corrupts
