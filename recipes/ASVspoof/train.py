@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Recipe for training speech deepfake detectors on ASVspoof 2019 LA.
+"""Recipe for training speech deepfake detectors on ASVspoof 2019 LA or ASVspoof 5.
 
-The hparams file chooses the Brain (single-path RawBoost baseline or DPDA with
-a gradient aligner), the model (a small raw-waveform CNN for CPU work, the
-raw-waveform AASIST / AASIST-L, or an SSL front end such as XLS-R with a back
-end), its initial weights (``init_from``: a published checkpoint, local or
-``hf://``), the augmentation and the evaluation sets. Training selects on the dev loss; at the end the best
-checkpoint scores every evaluation set, writing ``scores/<set>.txt``
-(``UTT_ID SCORE``, higher = more bona fide) and the EER.
+The hparams file chooses the corpus (``corpus``: ``asvspoof2019_la`` by
+default, or ``asvspoof5``), the Brain (single-path RawBoost baseline or DPDA
+with a gradient aligner), the model (a small raw-waveform CNN for CPU work,
+the raw-waveform AASIST / AASIST-L, or an SSL front end such as XLS-R with a
+back end), its initial weights (``init_from``: a published checkpoint, local
+or ``hf://``), the augmentation and the evaluation sets. Training selects on
+the dev loss; at the end the best checkpoint (or the k-best average) scores
+dev, where a calibration to log-likelihood ratios is fitted, and every
+evaluation set, writing ``scores/<set>.txt`` (``UTT_ID SCORE``, higher = more
+bona fide), the EER, minDCF, actDCF and Cllr, and exports the detector.
 
 To run it on the synthetic mini corpus (generated on first use, CPU, minutes)::
 
