@@ -175,8 +175,14 @@ def test_imported_detectors_score_as_the_reference(imported, parity_files, check
     assert "license: mit" in card and "| Provenance |" in card
 
 
-def test_evaluate_py_scores_as_the_reference(imported, parity_files, tmp_path):
-    """In-the-Wild layout of the parity files, scored by evaluate.py."""
+@pytest.mark.parametrize(
+    "checkpoint", ["aasist_asvspoof5_baseline.pth", "aasist_clovaai_AASIST-L.pth"]
+)
+def test_evaluate_py_scores_as_the_reference(
+    imported, parity_files, tmp_path, checkpoint
+):
+    """In-the-Wild layout of the parity files, scored by evaluate.py (AASIST-L:
+    with no --detector, the detector shipped in the package)."""
     data = tmp_path / "release_in_the_wild"
     data.mkdir()
     rows = ["file,speaker,label"]
@@ -185,12 +191,14 @@ def test_evaluate_py_scores_as_the_reference(imported, parity_files, tmp_path):
         rows.append(f"{i}.wav,spk{i % 2},{'bona-fide' if i % 2 else 'spoof'}")
     (data / "meta.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "eval"
-    checkpoint = "aasist_asvspoof5_baseline.pth"
+    detector = (
+        [] if "AASIST-L" in checkpoint else [f"--detector={imported[checkpoint]}"]
+    )
     result = run(
         "evaluate.py",
         [
             "hparams/evaluate.yaml",
-            f"--detector={imported[checkpoint]}",
+            *detector,
             f"--data_folder={data}",
             f"--output_folder={out}",
             "--num_workers=0",

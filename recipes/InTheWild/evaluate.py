@@ -41,7 +41,7 @@ from dpda.evaluation import (
     report_scores,
     write_results,
 )
-from dpda.inference import DeepfakeDetector
+from dpda.inference import DEFAULT_DETECTOR, DeepfakeDetector
 from dpda.scores import score_dataset, write_scores
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ if __name__ == "__main__":
     )
     result["score_file"] = score_file
     result["skipped_items"] = count_logged_skips(skip_log)
-    result["detector"] = str(hparams["detector"])
+    result["detector"] = str(hparams["detector"] or DEFAULT_DETECTOR)
     result["eval_max_samples"] = crop
     write_results(
         os.path.join(hparams["output_folder"], "eval_results.json"), {name: result}
