@@ -183,8 +183,7 @@ def report_scores(
     os.makedirs(out_dir, exist_ok=True)
     scored = {k: v for k, v in entries.items() if k in scores}
     trials = scores_to_trials(scores, scored)
-    bona = [t["score"] for t in trials if t["label"] == "bonafide"]
-    spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
+    bona, spoof = _by_label(trials)
     report = eer_report(bona, spoof)
     eer, threshold = report["EER"], report["threshold"]
     ties = warn_ties(report, name)
@@ -289,6 +288,13 @@ def detection_metrics(bona, spoof, calibration=None, cost_model=None):
     return result
 
 
+def _by_label(trials):
+    """The scores of the bona fide and of the spoofed trials."""
+    bona = [t["score"] for t in trials if t["label"] == "bonafide"]
+    spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
+    return bona, spoof
+
+
 def split_by_label(scores, entries):
     """The scores of the bona fide and of the spoofed trials of a set.
 
@@ -310,10 +316,9 @@ def split_by_label(scores, entries):
     ...     {"a": {"label": "bonafide"}, "b": {"label": "spoof"}, "c": {"label": "spoof"}})
     ([1.0], [-1.0])
     """
-    trials = scores_to_trials(scores, {k: v for k, v in entries.items() if k in scores})
-    bona = [t["score"] for t in trials if t["label"] == "bonafide"]
-    spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
-    return bona, spoof
+    return _by_label(
+        scores_to_trials(scores, {k: v for k, v in entries.items() if k in scores})
+    )
 
 
 def calibrate_on(scores, entries, name="dev", prior=None):

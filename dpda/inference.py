@@ -149,6 +149,48 @@ def _as_mapping(overrides):
     return dict(overrides)
 
 
+def split_windows(signal, width, hop):
+    """Windows of ``width`` samples every ``hop`` covering a whole waveform.
+
+    When the windows do not reach the end, one more window aligned with the
+    end covers the tail, so every sample is scored and no window mixes tiled
+    copies; a signal no longer than one window is one window, tiled.
+
+    Arguments
+    ---------
+    signal : torch.Tensor
+        A 1-D waveform.
+    width, hop : int
+        Window length and hop, in samples.
+
+    Returns
+    -------
+    starts : list of int
+        The first sample of each window.
+    windows : torch.Tensor
+        ``[len(starts), width]``.
+
+    Example
+    -------
+    >>> starts, windows = split_windows(torch.arange(10.0), 4, 3)
+    >>> starts, windows.shape
+    ([0, 3, 6], torch.Size([3, 4]))
+    >>> split_windows(torch.arange(11.0), 4, 3)[0]
+    [0, 3, 6, 7]
+    >>> split_windows(torch.arange(3.0), 4, 3)[1].tolist()
+    [[0.0, 1.0, 2.0, 0.0]]
+    """
+    length = signal.shape[0]
+    if length <= width:
+        return [0], crop_or_tile(signal, width)[None]
+    windows = signal.unfold(0, width, hop)
+    starts = list(range(0, length - width + 1, hop))
+    if (length - width) % hop:
+        starts.append(length - width)
+        windows = torch.cat([windows, signal[length - width :][None]])
+    return starts, windows
+
+
 class DeepfakeDetector(Pretrained):
     """Score files or waveforms with a trained speech deepfake detector.
 
@@ -386,23 +428,8 @@ class DeepfakeDetector(Pretrained):
             if hop_seconds is None
             else max(1, int(round(hop_seconds * rate)))
         )
-        if signal.shape[0] <= width:
-            starts, windows = [0], crop_or_tile(signal, width)[None]
-        else:
-            starts = list(range(0, signal.shape[0] - width + 1, hop))
-            if starts[-1] != signal.shape[0] - width:
-                starts.append(signal.shape[0] - width)
-            windows = torch.stack([signal[s : s + width] for s in starts])
-        self.mods.eval()
-        with self.inference_ctx:
-            scores = torch.cat(
-                [
-                    score_batch(
-                        self.mods.model, part, torch.ones(len(part), device=self.device)
-                    )
-                    for part in windows.split(self.window_batch_size)
-                ]
-            )
+        starts, windows = split_windows(signal, width, hop)
+        scores = self._score_windows(windows, self.window_batch_size)
         scores = scores.cpu().tolist()
         duration = signal.shape[0] / rate
         timeline = {
@@ -426,23 +453,15 @@ class DeepfakeDetector(Pretrained):
     def _windows(self, signal):
         """Split a 1-D waveform into the windows that are scored, ``[N, W]``."""
         width = self.window_samples
-        if self.long_audio == "first" or signal.shape[0] <= width:
+        if self.long_audio == "first":
             return crop_or_tile(signal, width)[None]
-        windows = signal.unfold(0, width, self.window_hop)
-        last_start = signal.shape[0] - width
-        if last_start % self.window_hop:
-            windows = torch.cat([windows, signal[last_start:][None]])
-        return windows
+        return split_windows(signal, width, self.window_hop)[1]
 
-    def _score_signals(self, signals):
-        """Bona fide scores ``[len(signals)]`` of a list of 1-D waveforms."""
-        windows = [self._windows(s.to(self.device)) for s in signals]
-        counts = torch.tensor([len(w) for w in windows], device=self.device)
-        windows = torch.cat(windows)
-        chunk = max(len(signals), self.window_batch_size)
+    def _score_windows(self, windows, chunk):
+        """Bona fide scores of windows ``[N, W]``, ``chunk`` per forward pass."""
         self.mods.eval()
         with self.inference_ctx:
-            bona = torch.cat(
+            return torch.cat(
                 [
                     score_batch(
                         self.mods.model, part, torch.ones(len(part), device=self.device)
@@ -450,6 +469,14 @@ class DeepfakeDetector(Pretrained):
                     for part in windows.split(chunk)
                 ]
             )
+
+    def _score_signals(self, signals):
+        """Bona fide scores ``[len(signals)]`` of a list of 1-D waveforms."""
+        windows = [self._windows(s.to(self.device)) for s in signals]
+        counts = torch.tensor([len(w) for w in windows], device=self.device)
+        bona = self._score_windows(
+            torch.cat(windows), max(len(signals), self.window_batch_size)
+        )
         owners = torch.repeat_interleave(
             torch.arange(len(signals), device=self.device), counts
         )

@@ -132,23 +132,31 @@ def read_checked_audio(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise AudioError(path, "file not found")
+
+    def rate_ok(file_rate):
+        """Whether the file is at the expected rate (or any rate is accepted)."""
+        return sample_rate is None or file_rate == sample_rate
+
+    def frames_to_read(file_rate, channels):
+        """Check the rate and channels; the source frames to read (-1: all)."""
+        if not rate_ok(file_rate) and not resample:
+            raise AudioError(
+                path, f"sample rate {file_rate} Hz, expected {sample_rate} Hz"
+            )
+        if channels > 1 and channel_policy == "error":
+            raise AudioError(path, f"{channels} channels, expected mono")
+        if num_samples is None:
+            return -1
+        if rate_ok(file_rate):
+            return num_samples
+        # Enough source frames to give num_samples after resampling.
+        return math.ceil(num_samples * file_rate / sample_rate)
+
     try:
         with sf.SoundFile(path) as f:
-            file_rate, channels, frames = f.samplerate, f.channels, f.frames
+            file_rate, frames = f.samplerate, f.frames
             _check_wav_chunk(path, f.extra_info)
-            rate_ok = sample_rate is None or file_rate == sample_rate
-            if not rate_ok and not resample:
-                raise AudioError(
-                    path, f"sample rate {file_rate} Hz, expected {sample_rate} Hz"
-                )
-            if channels > 1 and channel_policy == "error":
-                raise AudioError(path, f"{channels} channels, expected mono")
-            to_read = -1
-            if num_samples is not None:
-                # Enough source frames to give num_samples after resampling.
-                to_read = num_samples
-                if not rate_ok:
-                    to_read = math.ceil(num_samples * file_rate / sample_rate)
+            to_read = frames_to_read(file_rate, f.channels)
             data = f.read(frames=to_read, dtype="float32", always_2d=True)
     except AudioError:
         raise
@@ -158,18 +166,8 @@ def read_checked_audio(
         # A container libsndfile does not read (M4A/AAC, WebM, ...): PyAV.
         data, file_rate = _decode_with_pyav(path)
         frames = data.shape[0]
-        rate_ok = sample_rate is None or file_rate == sample_rate
-        if not rate_ok and not resample:
-            raise AudioError(
-                path, f"sample rate {file_rate} Hz, expected {sample_rate} Hz"
-            ) from None
-        if data.shape[1] > 1 and channel_policy == "error":
-            raise AudioError(path, f"{data.shape[1]} channels, expected mono") from None
-        to_read = -1
-        if num_samples is not None:
-            to_read = num_samples
-            if not rate_ok:
-                to_read = math.ceil(num_samples * file_rate / sample_rate)
+        to_read = frames_to_read(file_rate, data.shape[1])
+        if to_read >= 0:
             data = data[:to_read]
 
     expected = frames if to_read < 0 else min(frames, to_read)
@@ -190,7 +188,7 @@ def read_checked_audio(
         )
     signal = signal[:, 0] if channel_policy == "first" else signal.mean(dim=1)
 
-    if not rate_ok:
+    if not rate_ok(file_rate):
         import torchaudio.functional as AF  # only needed for resampling
 
         signal = AF.resample(signal, file_rate, sample_rate)

@@ -249,15 +249,18 @@ if __name__ == "__main__":
         )
         results["dev"].update({k: dev_report[k] for k in METRIC_KEYS})
         results["dev"]["calibration"] = calibration.to_dict()
+        labelled = {"dev": split_by_label(dev_scores, dev_entries)}
     test_opts = loader_options(hparams["test_dataloader_opts"], hparams)
     for name, (dataset, manifest) in eval_sets.items():
         results[name] = brain.evaluate_set(name, dataset, test_opts)
         if sb.utils.distributed.if_main_process():
             with open(manifest, encoding="utf-8") as f:
                 entries = json.load(f)
+            scores = read_score_file(results[name]["score_file"])
+            labelled[name] = split_by_label(scores, entries)
             report = report_scores(
                 name,
-                read_score_file(results[name]["score_file"]),
+                scores,
                 entries,
                 os.path.join(hparams["output_folder"], "evaluation"),
                 calibration=calibration,
@@ -270,16 +273,11 @@ if __name__ == "__main__":
             )
     if sb.utils.distributed.if_main_process():
         # Is the dev calibration calibrated elsewhere? One figure for all sets.
-        llrs = {}
-        for name in ["dev", *eval_sets]:
-            manifest = dev_manifest if name == "dev" else eval_sets[name][1]
-            with open(manifest, encoding="utf-8") as f:
-                bona, spoof = split_by_label(
-                    read_score_file(results[name]["score_file"]), json.load(f)
-                )
-            llrs[name] = (calibration.llr(bona), calibration.llr(spoof))
         results["dev"]["reliability_plot"] = plot_reliability(
-            llrs,
+            {
+                name: (calibration.llr(bona), calibration.llr(spoof))
+                for name, (bona, spoof) in labelled.items()
+            },
             os.path.join(hparams["output_folder"], "evaluation", "reliability.png"),
             title="LLRs calibrated on dev",
         )
