@@ -1,7 +1,7 @@
 """Cost of one DPDA training step against plain and reference-style steps.
 
 Side by side, on the same model and batch (B utterances, so 2B forward
-samples for every dual-path variant):
+samples for every dual-path variant, 3B with ``--paths 3``):
 
 (a) ``plain``: one step on the concatenated 2B batch (mean loss);
 (b) ``split``: ``DPDABrain.fit_batch``, split mode, PCGrad;
@@ -11,6 +11,11 @@ samples for every dual-path variant):
     PCGrad on the vectors, the result written back;
 (e) ``two_paths``: the two paths' forward/backward accumulated with no
     alignment (what (b) costs without the aligner).
+
+With ``--paths 3`` (clean + two augmentations, ``augment_paths``): (a) a
+plain step on the 3B batch, (b) and (c) three-path DPDA with PCGrad from the
+3 x 3 Gram matrix, (e) the three paths accumulated with no alignment; (d),
+the paper code's style, exists for two paths only.
 
 Step times are measured in one process with the variants interleaved step by
 step (each on its own copy of the model), so that drifts of the machine hit
@@ -22,6 +27,7 @@ that gradient buffers matter.
 Usage::
 
     python benchmarks/dpda_step.py [--steps 20] [--batch 4] [--seconds 1.0]
+        [--paths 2|3] [--threads N]
 """
 
 import argparse
@@ -35,9 +41,10 @@ import time
 
 import torch
 
-from dpda.alignment import Aligner, combine_gradients
+from dpda.alignment import Aligner, combine_weighted
 
 VARIANTS = ("plain", "split", "joint", "reference", "two_paths")
+VARIANTS_3 = ("plain", "split", "joint", "three_paths")
 
 
 class Noise(torch.nn.Module):
@@ -47,14 +54,25 @@ class Noise(torch.nn.Module):
         return wavs + 0.01 * torch.sin(torch.arange(wavs.shape[1], dtype=wavs.dtype))
 
 
+class Noise2(torch.nn.Module):
+    """A second cheap deterministic augmentation (the third path)."""
+
+    def forward(self, wavs, lengths=None):
+        return 0.9 * wavs
+
+
 class Accumulate(Aligner):
-    """Adds the two gradients with no Gram matrix: the cost floor of (b)."""
+    """Adds the paths' gradients with no Gram matrix: the cost floor of (b)."""
 
     name = "accumulate"
 
-    def combine(self, grads_clean, grads_aug):
-        self.last_stats = {"cosine": 0.0, "conflict": False}
-        return combine_gradients(grads_clean, grads_aug, 1.0, 1.0)
+    def combine(self, grads_1, grads_2, *more_grads):
+        paths = [grads_1, grads_2, *more_grads]
+        k = len(paths)
+        gram = [[1.0 if i == j else 0.0 for j in range(k)] for i in range(k)]
+        self.last_stats = {"cosine": 0.0, "conflict": False, "gram": gram}
+        self.last_stats["weights"] = [1.0] * k
+        return combine_weighted(paths, [1.0] * k)
 
 
 # wav2vec 2.0 regularisation off, as in the paper configurations.
@@ -109,7 +127,7 @@ def make_batch(batch, seconds):
     )
 
 
-def make_brain(model, mode, aligner="pcgrad"):
+def make_brain(model, mode, aligner="pcgrad", paths=2):
     from dpda.brain import DPDABrain
 
     class Counter:
@@ -120,7 +138,9 @@ def make_brain(model, mode, aligner="pcgrad"):
         opt_class=lambda params: torch.optim.SGD(params, lr=1e-4),
         hparams={
             "class_weights": [0.1, 0.9],
-            "augment": Noise(),
+            "augment_paths": {"noise": Noise(), "noise2": Noise2()}
+            if paths == 3
+            else {"aug": Noise()},
             "aligner": aligner,
             "dpda_mode": mode,
             "epoch_counter": Counter(),
@@ -132,7 +152,7 @@ def make_brain(model, mode, aligner="pcgrad"):
     return brain
 
 
-def step_function(variant, model, batch):
+def step_function(variant, model, batch, paths=2):
     """Return a callable running one optimizer step of ``variant``."""
     from dpda.brain import weighted_cross_entropy
 
@@ -140,19 +160,20 @@ def step_function(variant, model, batch):
     wavs, lens = batch.sig
     labels = batch.label_id
     aug = Noise()
+    views = [Noise(), Noise2()][: paths - 1]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4)
 
     if variant in ("split", "joint"):
-        brain = make_brain(model, variant)
+        brain = make_brain(model, variant, paths=paths)
 
         def run():
             brain.step += 1
             brain.fit_batch(batch)
 
         return run
-    if variant == "two_paths":
-        brain = make_brain(model, "split")
+    if variant in ("two_paths", "three_paths"):
+        brain = make_brain(model, "split", paths=paths)
         brain.aligner = Accumulate()
 
         def run():
@@ -163,8 +184,8 @@ def step_function(variant, model, batch):
     if variant == "plain":
 
         def run():
-            logits = model(torch.cat([wavs, aug(wavs)]))
-            loss = weighted_cross_entropy(logits, torch.cat([labels, labels]), weights)
+            logits = model(torch.cat([wavs, *(view(wavs) for view in views)]))
+            loss = weighted_cross_entropy(logits, labels.repeat(paths), weights)
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -198,10 +219,10 @@ def step_function(variant, model, batch):
     return run
 
 
-def peak_memory(variant, steps, batch_size, seconds):
+def peak_memory(variant, steps, batch_size, seconds, paths=2):
     """Peak resident memory of a process running only ``variant``."""
     model = build_model()
-    run = step_function(variant, model, make_batch(batch_size, seconds))
+    run = step_function(variant, model, make_batch(batch_size, seconds), paths)
     for _ in range(steps):
         run()
     return {
@@ -210,14 +231,15 @@ def peak_memory(variant, steps, batch_size, seconds):
     }
 
 
-def interleaved_times(steps, batch_size, seconds):
+def interleaved_times(steps, batch_size, seconds, paths=2):
     """Median step time of every variant, the variants run in turn."""
     batch = make_batch(batch_size, seconds)
-    runs = {v: step_function(v, build_model(), batch) for v in VARIANTS}
+    variants = VARIANTS_3 if paths == 3 else VARIANTS
+    runs = {v: step_function(v, build_model(), batch, paths) for v in variants}
     for _ in range(2):  # warm-up
         for run in runs.values():
             run()
-    times = {v: [] for v in VARIANTS}
+    times = {v: [] for v in variants}
     for _ in range(steps):
         for variant, run in runs.items():
             start = time.perf_counter()
@@ -226,29 +248,50 @@ def interleaved_times(steps, batch_size, seconds):
     return {v: (statistics.median(t), min(t)) for v, t in times.items()}
 
 
+def measure(args, variants, paths):
+    """Peak memory (one process per variant) and interleaved step times."""
+    results = {}
+    for variant in variants:
+        out = subprocess.run(
+            [sys.executable, __file__, f"--variant={variant}", f"--paths={paths}",
+             f"--batch={args.batch}", f"--seconds={args.seconds}"]
+            + ([f"--threads={args.threads}"] if args.threads else []),
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+    for variant, (median, fastest) in interleaved_times(
+        args.steps, args.batch, args.seconds, paths
+    ).items():
+        results[variant].update(median_s=median, min_s=fastest)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--paths", type=int, choices=(2, 3), default=2)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--variant", choices=VARIANTS + VARIANTS_3, help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.variant:
-        print(json.dumps(peak_memory(args.variant, 3, args.batch, args.seconds)))
+        print(
+            json.dumps(
+                peak_memory(args.variant, 3, args.batch, args.seconds, args.paths)
+            )
+        )
         return
+    if args.paths == 3:
+        return main_three_paths(args)
 
-    results = {}
-    for variant in VARIANTS:
-        out = subprocess.run(
-            [sys.executable, __file__, f"--variant={variant}",
-             f"--batch={args.batch}", f"--seconds={args.seconds}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
-    for variant, (median, fastest) in interleaved_times(
-        args.steps, args.batch, args.seconds
-    ).items():
-        results[variant].update(median_s=median, min_s=fastest)
+    results = measure(args, VARIANTS, paths=2)
 
     grad_mib = results["plain"]["params"] * 4 / 2**20
     print(
@@ -272,6 +315,39 @@ def main():
             f"split / {other:9s}: time x{b['median_s'] / o['median_s']:.3f}, "
             f"peak RSS {b['peak_rss_mib'] - o['peak_rss_mib']:+.1f} MiB"
         )
+
+
+def main_three_paths(args):
+    """The K = 3 comparison: split and joint three-path DPDA against a plain
+    step on the 3B batch and against the three paths without alignment."""
+    results = measure(args, VARIANTS_3, paths=3)
+    grad_mib = results["plain"]["params"] * 4 / 2**20
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"model {results['plain']['params'] / 1e6:.2f} M parameters "
+        f"(one gradient = {grad_mib:.1f} MiB); batch {args.batch} x {args.seconds} s, "
+        f"3 paths (3 x {args.batch} forward samples); median of {args.steps} "
+        "interleaved steps"
+    )
+    for variant in VARIANTS_3:
+        r = results[variant]
+        print(
+            f"{variant:12s} {1000 * r['median_s']:8.1f} ms/step "
+            f"(min {1000 * r['min_s']:7.1f})  peak RSS {r['peak_rss_mib']:7.1f} MiB"
+        )
+    plain = results["plain"]
+    for variant in ("split", "joint", "three_paths"):
+        r = results[variant]
+        extra = r["peak_rss_mib"] - plain["peak_rss_mib"]
+        print(
+            f"{variant} / plain 3B: time x{r['median_s'] / plain['median_s']:.3f}, "
+            f"peak RSS {extra:+.1f} MiB ({extra / grad_mib:+.2f} gradient buffers)"
+        )
+    share = 1 - results["three_paths"]["median_s"] / results["split"]["median_s"]
+    print(
+        f"alignment's own share of the split step (Gram, weights, combination): {100 * share:.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -307,7 +307,8 @@ def collect_run(run_folder):
     dict
         ``epochs`` (per-epoch rows), ``best_epoch`` and ``best_dev_loss``
         (lowest dev loss), ``EER_<set>`` for each evaluation set,
-        ``conflict_rate`` and ``cosine`` over all steps (DPDA runs; NaN
+        ``conflict_rate`` and ``cosine`` over all steps (DPDA runs; with
+        more than two paths also ``pair_conflict_rate_<a>_<b>``; NaN
         otherwise), ``wall_s``.
     """
     epochs = parse_train_log(os.path.join(run_folder, "train_log.txt"))
@@ -324,6 +325,10 @@ def collect_run(run_folder):
             row[f"EER_{name}"] = float(result["EER"])
             # Trials tied across classes (0: the EER does not depend on ties).
             row[f"ties_{name}"] = float(result.get("cross_class_ties", math.nan))
+            # EER per codec (the mini corpus's codec channels).
+            for cond in (result.get("breakdown") or {}).get("codec", []):
+                if cond["codec"] != "pooled":
+                    row[f"codecEER_{name}_{cond['codec']}"] = float(cond["EER"])
     stats = os.path.join(run_folder, "alignment_stats.csv")
     row["conflict_rate"] = row["cosine"] = math.nan
     if os.path.exists(stats):
@@ -331,6 +336,13 @@ def collect_run(run_folder):
             steps = list(csv.DictReader(f))
         if steps:
             row["conflict_rate"] = sum(int(s["conflict"]) for s in steps) / len(steps)
+            # More than two paths: the conflict rate of every pair too.
+            for key in steps[0]:
+                if key.startswith("conflict_"):
+                    pair = key[len("conflict_") :]
+                    row[f"pair_conflict_rate_{pair}"] = sum(
+                        int(s[key]) for s in steps
+                    ) / len(steps)
             row["cosine"] = sum(float(s["cosine"]) for s in steps) / len(steps)
     return row
 
@@ -409,7 +421,8 @@ def aggregate(per_run, baseline=None):
 
 def markdown_table(table, eval_sets, baseline=None):
     """The study table in Markdown: EERs (mean ± std), relative change,
-    best epoch, conflict rate and wall time per run.
+    best epoch, conflict rate (with more than two paths, also per pair) and
+    wall time per run.
 
     Arguments
     ---------
@@ -438,7 +451,19 @@ def markdown_table(table, eval_sets, baseline=None):
         header.append(f"EER {name} (%)")
         if baseline:
             header.append(f"vs {baseline}, same seeds")
-    header += ["best epoch", "best dev loss", "conflict rate (%)", "wall (min)"]
+    header += ["best epoch", "best dev loss", "conflict rate (%)"]
+    prefix = "pair_conflict_rate_"
+    pairs = sorted(
+        {
+            k[len(prefix) : -len("_mean")]
+            for row in table
+            for k in row
+            if k.startswith(prefix) and k.endswith("_mean")
+        }
+    )
+    if pairs:
+        header.append("conflicts per pair (%)")
+    header.append("wall (min)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
         cells = [row["run"], str(row["seeds"])]
@@ -455,6 +480,15 @@ def markdown_table(table, eval_sets, baseline=None):
             if k.startswith("conflict_rate")
         }
         cells.append(pm(conflict, "c", "{:.1f}"))
+        if pairs:
+            cells.append(
+                ", ".join(
+                    f"{pair}: {100 * row[f'{prefix}{pair}_mean']:.1f}"
+                    for pair in pairs
+                    if not math.isnan(row.get(f"{prefix}{pair}_mean", math.nan))
+                )
+                or "-"
+            )
         cells.append(f"{row['wall_s_mean'] / 60:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -513,7 +547,59 @@ def collect(study, runs):
     eval_sets = sorted({k[4:] for r in flat for k in r if k.startswith("EER_")})
     with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as f:
         f.write(markdown_table(table, eval_sets, baseline) + "\n")
+    codec_table = codec_markdown_table(table)
+    if codec_table:
+        with open(os.path.join(out, "summary_codec.md"), "w", encoding="utf-8") as f:
+            f.write(codec_table + "\n")
     return per_run, table
+
+
+def codec_markdown_table(table):
+    """EER per codec condition and evaluation set (mean ± std over seeds).
+
+    Arguments
+    ---------
+    table : list of dict
+        From :func:`aggregate`, with ``codecEER_<set>_<codec>`` metrics
+        (runs on a corpus whose files carry a codec condition).
+
+    Returns
+    -------
+    str
+        The Markdown table, or ``""`` when no run has codec conditions.
+
+    Example
+    -------
+    >>> row = {"run": "a", "seeds": 1, "codecEER_itw_mp3_mean": 20.0,
+    ...        "codecEER_itw_mp3_std": math.nan}
+    >>> print(codec_markdown_table([row]))
+    | run | seeds | itw: mp3 |
+    |---|---|---|
+    | a | 1 | 20.00 |
+    """
+    keys = sorted(
+        {
+            k[len("codecEER_") : -len("_mean")]
+            for row in table
+            for k in row
+            if k.startswith("codecEER_") and k.endswith("_mean")
+        }
+    )
+    if not keys:
+        return ""
+    header = ["run", "seeds"] + ["{}: {}".format(*key.rsplit("_", 1)) for key in keys]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table:
+        cells = [row["run"], str(row["seeds"])]
+        for key in keys:
+            mean = row.get(f"codecEER_{key}_mean", math.nan)
+            std = row.get(f"codecEER_{key}_std", math.nan)
+            cell = "-" if math.isnan(mean) else f"{mean:.2f}"
+            if not math.isnan(std):
+                cell += f" ± {std:.2f}"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # Manifest of each evaluation set in a run's manifests/ folder.

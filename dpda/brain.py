@@ -18,6 +18,7 @@ import csv
 import functools
 import json
 import logging
+import math
 import os
 
 import speechbrain as sb
@@ -539,28 +540,44 @@ class AntiSpoofBrain(sb.Brain):
 
 
 class DPDABrain(AntiSpoofBrain):
-    """Dual-path data-augmented training with gradient alignment.
+    """Data-augmented training through several paths with gradient alignment.
 
-    Each step runs a clean path and an augmented path with the same labels.
-    Their gradients are kept apart, combined by the aligner (``hparams.aligner``
-    name and ``hparams.aligner_kwargs``), and the optimizer steps on the
-    combination. ``hparams.dpda_mode`` is ``split`` (forward and backward of
-    each path in turn: the activation memory of one path) or ``joint`` (one
-    forward of the concatenated 2B batch, as the paper's code, so batch norm
-    sees both paths together). Under DDP (``torchrun``), ``hparams.ddp_align``
-    is ``exact`` (align the all-reduced global gradients: the same update as
-    one process on the global batch) or ``local`` (each process aligns its
-    own gradients, then one all-reduce of the result).
+    Each step runs a clean path and one or more augmented paths with the
+    same labels. Their gradients are kept apart, combined by the aligner
+    (``hparams.aligner`` name and ``hparams.aligner_kwargs``), and the
+    optimizer steps on the combination.
+
+    The augmented paths are ``hparams.augment_paths``, a mapping of path
+    names to augmentations, in order (e.g. ``{rawboost: ..., codec: ...}``);
+    without it, ``hparams.augment`` is the one augmented path (``aug``): the
+    dual-path DPDA of the paper. An augmentation that runs on the training
+    device (e.g. :class:`dpda.augment.RawBoost`) is applied in
+    :meth:`fit_batch`; one marked ``loader_side`` (e.g.
+    :class:`dpda.augment.Codec`, CPU-only) is applied by the data loader's
+    workers, which hand its view of each utterance over as ``sig_<name>``
+    (:func:`dpda.data.pipelines.add_augmented_view`).
+
+    ``hparams.dpda_mode`` is ``split`` (forward and backward of each path in
+    turn: the activation memory of one path) or ``joint`` (one forward of the
+    concatenated K x B batch, as the paper's code, so batch norm sees every
+    path together). Under DDP (``torchrun``), ``hparams.ddp_align`` is
+    ``exact`` (align the all-reduced global gradients: the same update as one
+    process on the global batch) or ``local`` (each process aligns its own
+    gradients, then one all-reduce of the result). With K paths the extra
+    memory is K - 1 gradient buffers.
 
     The per-step alignment statistics go to ``alignment_stats.csv`` in the
-    output folder, and the epoch's conflict rate and mean cosine to the train
-    log.
+    output folder (with K > 2 paths, the cosine and the conflict of every
+    pair of paths, the norm and the weight of every path), and the epoch's
+    conflict rate and mean cosine to the train log.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         kwargs_aligner = dict(getattr(self.hparams, "aligner_kwargs", None) or {})
         self.aligner = get_aligner(self.hparams.aligner, **kwargs_aligner)
+        self.augment_paths = augmented_paths(self.hparams)
+        self.path_names = ["clean", *self.augment_paths]
         self.dpda_mode = getattr(self.hparams, "dpda_mode", "split")
         if self.dpda_mode not in ("split", "joint"):
             raise ValueError(
@@ -576,12 +593,14 @@ class DPDABrain(AntiSpoofBrain):
             and self.dpda_mode == "joint"
             and self.ddp_align == "exact"
         ):
-            # DDP synchronises one backward per forward; joint mode runs two.
+            # DDP synchronises one backward per forward; joint mode runs K.
             raise ValueError(
                 "dpda_mode=joint under DDP needs ddp_align=local; use "
                 "dpda_mode=split for exact alignment of the global gradients"
             )
-        self.clean_grads = None
+        # The accumulated gradients of every path but the last (which
+        # accumulates in ``.grad``), between optimizer steps.
+        self.path_grads = None
         self.epoch_align_stats = []
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable(
@@ -590,6 +609,11 @@ class DPDABrain(AntiSpoofBrain):
                 custom_load_hook=_load_aligner,
                 custom_save_hook=_save_aligner,
             )
+
+    @property
+    def clean_grads(self):
+        """The clean path's gradients accumulated towards the next step."""
+        return None if self.path_grads is None else self.path_grads[0]
 
     def _backward(self, loss, retain_graph=False):
         scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
@@ -602,8 +626,21 @@ class DPDABrain(AntiSpoofBrain):
             p.grad = g
         return previous
 
+    def path_input(self, index, batch, wavs, lens):
+        """The waveforms of path ``index`` (0: clean)."""
+        if index == 0:
+            return wavs
+        name = self.path_names[index]
+        augment = self.augment_paths[name]
+        if augment is None:
+            return wavs
+        if getattr(augment, "loader_side", False):
+            view, _ = getattr(batch, f"sig_{name}")
+            return view
+        return augment(wavs, lens)
+
     def fit_batch(self, batch):
-        """Train on one batch through the clean and the augmented path."""
+        """Train on one batch through the clean and the augmented paths."""
         if batch is None:
             return super().fit_batch(batch)
         should_step = (self.step % self.grad_accumulation_factor) == 0
@@ -611,56 +648,67 @@ class DPDABrain(AntiSpoofBrain):
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         params = self.trainable_parameters()
-        if self.clean_grads is None:
-            self.clean_grads = [None] * len(params)
+        n_paths = len(self.path_names)
+        if self.path_grads is None:
+            self.path_grads = [[None] * len(params) for _ in range(n_paths - 1)]
+        stores = self.path_grads
 
         # exact: DDP all-reduces each path's gradient, the aligner sees the
         # global gradients (identical on every rank). local: each rank aligns
         # its own gradients and the result is all-reduced once.
         sync_now = should_step and self.ddp_align == "exact"
+        logits, losses = [], []
         with self.no_sync(not sync_now):
             if self.dpda_mode == "split":
-                # Clean path: accumulate into the clean store, keep the augmented
-                # path's accumulation aside in the meantime.
-                aug_grads = self._swap_grads(params, self.clean_grads)
-                with self.training_ctx:
-                    logits_clean = self.modules.model(wavs, lens)
-                    loss_clean = self.path_loss(logits_clean, batch)
-                self._backward(loss_clean)
-                self.clean_grads = self._swap_grads(params, aug_grads)
-                with self.training_ctx:
-                    logits_aug = self.modules.model(self.augment(wavs, lens), lens)
-                    loss_aug = self.path_loss(logits_aug, batch)
-                self._backward(loss_aug)
+                # Path k accumulates into its store; the last path's
+                # accumulation waits aside, then accumulates in .grad.
+                last_grads = self._swap_grads(params, stores[0])
+                for k in range(n_paths):
+                    with self.training_ctx:
+                        logits.append(
+                            self.modules.model(
+                                self.path_input(k, batch, wavs, lens), lens
+                            )
+                        )
+                        losses.append(self.path_loss(logits[k], batch))
+                    self._backward(losses[k])
+                    if k < n_paths - 1:
+                        following = stores[k + 1] if k < n_paths - 2 else last_grads
+                        stores[k] = self._swap_grads(params, following)
             else:
                 with self.training_ctx:
-                    both = torch.cat([wavs, self.augment(wavs, lens)])
-                    logits = self.modules.model(both, torch.cat([lens, lens]))
-                    logits_clean, logits_aug = logits.chunk(2)
-                    loss_clean = self.path_loss(logits_clean, batch)
-                    loss_aug = self.path_loss(logits_aug, batch)
-                aug_grads = self._swap_grads(params, self.clean_grads)
-                # The graph is shared: keep it for the second backward.
-                self._backward(loss_clean, retain_graph=True)
-                self.clean_grads = self._swap_grads(params, aug_grads)
-                self._backward(loss_aug)
+                    views = [
+                        self.path_input(k, batch, wavs, lens) for k in range(n_paths)
+                    ]
+                    out = self.modules.model(
+                        torch.cat(views), torch.cat([lens] * n_paths)
+                    )
+                    logits = list(out.chunk(n_paths))
+                    losses = [self.path_loss(lg, batch) for lg in logits]
+                last_grads = self._swap_grads(params, stores[0])
+                for k in range(n_paths - 1):
+                    # The graph is shared: keep it for the next backward.
+                    self._backward(losses[k], retain_graph=True)
+                    following = stores[k + 1] if k < n_paths - 2 else last_grads
+                    stores[k] = self._swap_grads(params, following)
+                self._backward(losses[-1])
 
         if should_step:
             self.optimizers_step()
 
-        loss = 0.5 * (loss_clean.detach() + loss_aug.detach())
-        self.on_fit_batch_end(batch, (logits_clean, logits_aug), loss, should_step)
+        loss = sum(lo.detach() for lo in losses) / n_paths
+        self.on_fit_batch_end(batch, tuple(logits), loss, should_step)
         return loss.cpu()
 
     def path_gradients(self):
-        """The clean path's accumulated gradients and the augmented path's
-        (in ``.grad``); the clean store is handed over.
+        """The accumulated gradients of every path, the last one's in
+        ``.grad``; the stores are handed over.
 
         ``optimizers_step`` skips the whole step when any of them is
         non-finite, so the aligner and its state never see such gradients.
         """
-        paths = [self.clean_grads, [p.grad for p in self.trainable_parameters()]]
-        self.clean_grads = None
+        paths = [*self.path_grads, [p.grad for p in self.trainable_parameters()]]
+        self.path_grads = None
         return paths
 
     def combine_paths(self, paths):
@@ -676,24 +724,31 @@ class DPDABrain(AntiSpoofBrain):
 
         Under a GradScaler the gradients carry the loss scale ``s``: norms are
         divided by ``s`` and dot products by ``s**2`` (cosines and the
-        aligner's coefficients do not depend on it).
+        aligner's weights do not depend on it).
         """
         stats = dict(self.aligner.last_stats)
-        if self.scaler.is_enabled():
-            scale = float(self.scaler.get_scale())
+        scale = float(self.scaler.get_scale()) if self.scaler.is_enabled() else 1.0
+        if len(self.path_names) == 2:
             for key in ("norm_clean", "norm_aug"):
                 if key in stats:
                     stats[key] = stats[key] / scale
             if "dot" in stats:
                 stats["dot"] = stats["dot"] / scale**2
+            stats["conflict"] = int(stats["conflict"])
+        else:
+            stats = path_stats(self.path_names, stats["gram"], stats["weights"], scale)
         stats["epoch"] = self.hparams.epoch_counter.current
         stats["step"] = self.optimizer_step + 1
-        stats["conflict"] = int(stats["conflict"])
         self.epoch_align_stats.append(stats)
 
     def on_stage_start(self, stage, epoch=None):
-        """Reset the score stores and the epoch's alignment statistics."""
+        """Reset the score stores and the epoch's alignment statistics; tell
+        the data-loader paths the epoch (it seeds their views)."""
         super().on_stage_start(stage, epoch)
+        if stage == sb.Stage.TRAIN:
+            for augment in self.augment_paths.values():
+                if getattr(augment, "loader_side", False):
+                    augment.epoch = epoch
         if stage == sb.Stage.TRAIN and self.step == 0:
             # Not when resuming mid-epoch: the rows were restored.
             self.epoch_align_stats = []
@@ -708,20 +763,172 @@ class DPDABrain(AntiSpoofBrain):
         self.epoch_align_stats = state.get("align_stats", [])
 
     def train_epoch_stats(self, epoch):
-        """Conflict rate and mean cosine of the epoch; rows to the CSV."""
+        """Conflict rate(s) and mean cosine of the epoch; rows to the CSV."""
         rows = self.epoch_align_stats
         if not rows:
             return {}
         path = os.path.join(self.hparams.output_folder, "alignment_stats.csv")
         if sb.utils.distributed.if_main_process():
-            write_epoch_rows(path, epoch, rows)
-        return {
+            write_epoch_rows(path, epoch, rows, align_stat_fields(self.path_names))
+        stats = {
             "conflict_rate": sum(r["conflict"] for r in rows) / len(rows),
             "cosine": sum(r["cosine"] for r in rows) / len(rows),
         }
+        if len(self.path_names) > 2:
+            for a, b in path_pairs(self.path_names):
+                key = f"conflict_{a}_{b}"
+                stats[f"conflict_rate_{a}_{b}"] = sum(r[key] for r in rows) / len(rows)
+        return stats
 
 
-def write_epoch_rows(path, epoch, rows):
+def augmented_paths(hparams):
+    """The augmented paths of the hparams, ``{name: augmentation}``, in order.
+
+    ``augment_paths`` (a mapping) when given, else ``{"aug": augment}``
+    (``augment: null`` is an identity path).
+
+    Arguments
+    ---------
+    hparams : types.SimpleNamespace or dict
+        The hparams.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> augmented_paths({"augment_paths": {"rawboost": abs, "codec": round}})
+    {'rawboost': <built-in function abs>, 'codec': <built-in function round>}
+    >>> augmented_paths({"augment": abs})
+    {'aug': <built-in function abs>}
+    >>> augmented_paths({"augment_paths": {"clean": abs}})
+    Traceback (most recent call last):
+    ...
+    ValueError: augment_paths: 'clean' is not a valid path name (the clean path is always there; use letters, digits and _)
+    """
+    get = (
+        hparams.get
+        if isinstance(hparams, dict)
+        else functools.partial(getattr, hparams)
+    )
+    paths = get("augment_paths", None)
+    if paths is None:
+        # None: an identity path (the clean batch twice).
+        return {"aug": get("augment", None)}
+    if not paths:
+        raise ValueError("augment_paths is empty: give at least one augmentation")
+    for name in paths:
+        if name == "clean" or not str(name).isidentifier():
+            raise ValueError(
+                f"augment_paths: {name!r} is not a valid path name (the clean "
+                "path is always there; use letters, digits and _)"
+            )
+    return dict(paths)
+
+
+def path_pairs(names):
+    """Every pair of path names, in order.
+
+    Arguments
+    ---------
+    names : list of str
+        Path names.
+
+    Returns
+    -------
+    list of (str, str)
+
+    Example
+    -------
+    >>> path_pairs(["clean", "rawboost", "codec"])
+    [('clean', 'rawboost'), ('clean', 'codec'), ('rawboost', 'codec')]
+    """
+    return [
+        (names[i], names[j])
+        for i in range(len(names))
+        for j in range(i + 1, len(names))
+    ]
+
+
+def align_stat_fields(names):
+    """The columns of ``alignment_stats.csv`` for the paths ``names``.
+
+    Two paths: :data:`ALIGN_STAT_FIELDS`, as ever. More: ``cosine`` (mean over
+    the pairs) and ``conflict`` (any pair), then the cosine and conflict of
+    every pair, the norm and the weight of every path.
+
+    Arguments
+    ---------
+    names : list of str
+        Path names, ``clean`` first.
+
+    Returns
+    -------
+    tuple of str
+
+    Example
+    -------
+    >>> align_stat_fields(["clean", "aug"]) == ALIGN_STAT_FIELDS
+    True
+    >>> align_stat_fields(["clean", "rb", "codec"])[:6]
+    ('epoch', 'step', 'cosine', 'conflict', 'cosine_clean_rb', 'conflict_clean_rb')
+    """
+    if len(names) == 2:
+        return ALIGN_STAT_FIELDS
+    fields = ["epoch", "step", "cosine", "conflict"]
+    for a, b in path_pairs(names):
+        fields += [f"cosine_{a}_{b}", f"conflict_{a}_{b}"]
+    for name in names:
+        fields += [f"norm_{name}", f"coef_{name}"]
+    return tuple(fields)
+
+
+def path_stats(names, gram, weights, scale=1.0):
+    """One step's statistics of K paths from their Gram matrix and weights.
+
+    Arguments
+    ---------
+    names : list of str
+        Path names.
+    gram : list of list of float
+        The K x K Gram matrix of the (scaled) gradients.
+    weights : list of float
+        The aligner's weights.
+    scale : float
+        Loss scale the gradients carry (norms are divided by it).
+
+    Returns
+    -------
+    dict
+        The fields of :func:`align_stat_fields` but ``epoch`` and ``step``.
+
+    Example
+    -------
+    >>> s = path_stats(["clean", "a", "b"], [[1, -1, 0], [-1, 4, 0], [0, 0, 1]], [1, 1, 1])
+    >>> s["cosine_clean_a"], s["conflict_clean_a"], s["conflict_a_b"], s["conflict"], s["norm_a"]
+    (-0.5, 1, 0, 1, 2.0)
+    """
+    norms = [math.sqrt(max(0.0, gram[i][i])) for i in range(len(names))]
+    stats, cosines, conflicts = {}, [], []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            denom = norms[i] * norms[j]
+            cosine = gram[i][j] / denom if denom > 0 else 0.0
+            conflict = int(gram[i][j] < 0)
+            stats[f"cosine_{names[i]}_{names[j]}"] = cosine
+            stats[f"conflict_{names[i]}_{names[j]}"] = conflict
+            cosines.append(cosine)
+            conflicts.append(conflict)
+    for name, norm, weight in zip(names, norms, weights):
+        stats[f"norm_{name}"] = norm / scale
+        stats[f"coef_{name}"] = weight
+    stats["cosine"] = sum(cosines) / len(cosines)
+    stats["conflict"] = int(any(conflicts))
+    return stats
+
+
+def write_epoch_rows(path, epoch, rows, fields=ALIGN_STAT_FIELDS):
     """Write one epoch's alignment rows to the CSV, atomically and idempotently.
 
     Rows of this epoch or later already in the file (an epoch redone after a
@@ -734,7 +941,9 @@ def write_epoch_rows(path, epoch, rows):
     epoch : int
         The epoch the rows belong to.
     rows : list of dict
-        Per-step statistics (``ALIGN_STAT_FIELDS``).
+        Per-step statistics.
+    fields : tuple of str
+        The columns (:func:`align_stat_fields`).
 
     Example
     -------
@@ -750,7 +959,7 @@ def write_epoch_rows(path, epoch, rows):
         with open(path, encoding="utf-8", newline="") as f:
             kept = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
     with open_atomic(path, newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ALIGN_STAT_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(kept)
         writer.writerows(rows)

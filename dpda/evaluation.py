@@ -54,12 +54,13 @@ METRIC_KEYS = (
 
 # The conditions each evaluation set is broken down by.
 BREAKDOWNS = {
-    "asvspoof2019_la_eval": ["attack"],
+    # channel and codec: the mini corpus's conditions (read_conditions)
+    "asvspoof2019_la_eval": ["attack", "channel", "codec", "codec_kbps"],
     "asvspoof2021_la": ["attack", "codec", "transmission"],
     "asvspoof2021_df": ["attack", "compression", "source", "vocoder"],
     "asvspoof5_eval": ["attack", "codec", "codec_q"],  # training recipe
     "asvspoof5": ["attack", "codec", "codec_q"],  # evaluate.py
-    "in_the_wild": ["speaker"],
+    "in_the_wild": ["speaker", "channel", "codec", "codec_kbps"],
     "for_norm": [],  # FoR labels only the class: no speaker, no system
 }
 

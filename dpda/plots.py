@@ -26,7 +26,11 @@ def _pyplot():
 
 
 def plot_alignment_stats(csv_path, png_path, window=25):
-    """Plot the conflict rate and the cosine between the two paths' gradients.
+    """Plot the conflict rate and the cosine between the paths' gradients.
+
+    With more than two paths, the running mean of the cosine of every pair
+    of paths (with its conflict rate), and the share of steps where any pair
+    conflicts.
 
     Arguments
     ---------
@@ -68,17 +72,36 @@ def plot_alignment_stats(csv_path, png_path, window=25):
     epochs = sorted(steps_in)
     per_epoch = [conflicts_in[e] / steps_in[e] for e in epochs]
 
+    # More than two paths: one cosine and one conflict column per pair.
+    pairs = [k[len("cosine_") :] for k in rows[0] if k.startswith("cosine_")]
+
     plt = _pyplot()
     fig, (ax_cos, ax_rate) = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax_cos.plot(steps, cosine, lw=0.6, alpha=0.5, label="per step")
-    ax_cos.plot(steps, _running_mean(cosine, window), lw=1.5, label=f"mean of {window}")
+    if pairs:
+        for pair in pairs:
+            values = [float(r[f"cosine_{pair}"]) for r in rows]
+            rate = sum(int(r[f"conflict_{pair}"]) for r in rows) / len(rows)
+            ax_cos.plot(
+                steps,
+                _running_mean(values, window),
+                lw=1.5,
+                label=f"{pair.replace('_', ' / ', 1)} ({100 * rate:.1f}% conflicts)",
+            )
+        ax_cos.set_ylabel(f"cosine per pair of paths, mean of {window}")
+    else:
+        ax_cos.plot(steps, cosine, lw=0.6, alpha=0.5, label="per step")
+        ax_cos.plot(
+            steps, _running_mean(cosine, window), lw=1.5, label=f"mean of {window}"
+        )
+        ax_cos.set_ylabel("cos(g_clean, g_aug)")
     ax_cos.axhline(0.0, color="k", lw=0.8, ls="--")
     ax_cos.set_xlabel("optimizer step")
-    ax_cos.set_ylabel("cos(g_clean, g_aug)")
-    ax_cos.legend(loc="lower right")
+    ax_cos.legend(loc="lower right", fontsize=8)
     ax_rate.bar(epochs, [100 * r for r in per_epoch])
     ax_rate.set_xlabel("epoch")
-    ax_rate.set_ylabel("conflicting steps (%)")
+    ax_rate.set_ylabel(
+        "steps with a conflicting pair (%)" if pairs else "conflicting steps (%)"
+    )
     ax_rate.set_title(f"overall {100 * sum(conflict) / len(conflict):.1f}%")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)

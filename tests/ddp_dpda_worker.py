@@ -3,8 +3,9 @@
 Usage: ``torchrun --nproc_per_node=2 tests/ddp_dpda_worker.py OUT.json MODE``
 with MODE ``exact`` or ``local``; ``single`` runs one process on the global
 batch (the reference). ``MODE+nan`` makes the clean path's loss NaN at the
-second step on the last rank only. Rank 0 writes the final parameters to
-OUT.json.
+second step on the last rank only; ``MODE+3`` trains three paths (clean and
+two augmentations, PCGrad with its random orders) instead of two. Rank 0
+writes the final parameters to OUT.json.
 """
 
 import json
@@ -26,6 +27,11 @@ class Augment(torch.nn.Module):
         return torch.tanh(3.0 * wavs) + 0.05 * torch.cos(
             torch.arange(wavs.shape[1], dtype=wavs.dtype)
         )
+
+
+class Augment2(torch.nn.Module):
+    def forward(self, wavs, lengths=None):
+        return wavs.clamp(-0.4, 0.4) - 0.1 * wavs.flip(1)
 
 
 class TinyNet(torch.nn.Module):
@@ -69,7 +75,8 @@ def global_batch(step):
 
 
 def main(out_path, mode):
-    mode, _, nan = mode.partition("+")
+    mode, *flags = mode.split("+")
+    nan, three = "nan" in flags, "3" in flags
     run_opts = {"device": "cpu", "max_grad_norm": 1e9}
     rank, world = 0, 1
     if mode != "single":
@@ -85,7 +92,11 @@ def main(out_path, mode):
         opt_class=lambda params: torch.optim.SGD(params, lr=0.5),
         hparams={
             "class_weights": [0.1, 0.9],
-            "augment": Augment(),
+            **(
+                {"augment_paths": {"aug": Augment(), "aug2": Augment2()}}
+                if three
+                else {"augment": Augment()}
+            ),
             "aligner": "pcgrad",
             "dpda_mode": "split",
             "ddp_align": "local" if mode == "local" else "exact",
@@ -104,7 +115,8 @@ def main(out_path, mode):
         share = GLOBAL_BATCH // world
         brain.step += 1
         brain.fit_batch(PaddedBatch(items[rank * share : (rank + 1) * share]))
-        cosines.append(brain.aligner.last_stats["cosine"])
+        stats = brain.aligner.last_stats
+        cosines.append(stats["weights"] if three else stats["cosine"])
     params = [p.detach().reshape(-1).tolist() for p in model.parameters()]
     result = {
         "params": params,

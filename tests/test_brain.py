@@ -42,7 +42,9 @@ def make_batch(seed, n=6, length=800):
     )
 
 
-def make_brain(cls, model, tmp_path, aligner="none", mode="split", gaf=1, augment=True):
+def make_brain(
+    cls, model, tmp_path, aligner="none", mode="split", gaf=1, augment=True, **extra
+):
     hparams = {
         "class_weights": [0.1, 0.9],
         "augment": FixedNoise(800) if augment else None,
@@ -51,6 +53,7 @@ def make_brain(cls, model, tmp_path, aligner="none", mode="split", gaf=1, augmen
         "dpda_mode": mode,
         "epoch_counter": Counter(),
         "output_folder": str(tmp_path),
+        **extra,  # e.g. augment_paths
     }
     brain = cls(
         modules={"model": model},

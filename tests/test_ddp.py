@@ -72,3 +72,25 @@ def test_a_nan_clean_path_on_one_rank_skips_the_step_on_every_rank(tmp_path, mod
         np.testing.assert_allclose(
             flat(ddp["params"]), flat(single["params"]), atol=1e-5
         )
+
+
+def test_three_paths_exact_mode_matches_one_process_and_local_keeps_ranks_equal(
+    tmp_path,
+):
+    """Three paths under DDP: exact alignment is the one-process update on the
+    global batch (the same PCGrad orders on every rank); local keeps the
+    ranks identical."""
+    single = run(tmp_path, "single+3")
+    exact = run(tmp_path, "exact+3")
+    ranks = exact["all_ranks"]
+    np.testing.assert_array_equal(flat(ranks[0]["params"]), flat(ranks[1]["params"]))
+    np.testing.assert_allclose(flat(exact["params"]), flat(single["params"]), atol=1e-5)
+    # The aligner's weights of every step (recorded as "cosines").
+    np.testing.assert_allclose(ranks[1]["cosines"], single["cosines"], atol=1e-5)
+    assert any(w != [1 / 3] * 3 for w in single["cosines"])  # PCGrad projected
+    local = run(tmp_path, "local+3")
+    ranks = local["all_ranks"]
+    np.testing.assert_allclose(
+        flat(ranks[0]["params"]), flat(ranks[1]["params"]), atol=1e-7
+    )
+    assert np.abs(flat(local["params"]) - flat(single["params"])).max() > 1e-6

@@ -1,4 +1,4 @@
-"""The synthetic mini corpus: formats, determinism, idempotence, signals."""
+"""The synthetic mini corpus: formats, determinism, idempotence, signals, codecs."""
 
 import csv
 import hashlib
@@ -48,6 +48,23 @@ def read_meta(root):
     with open(os.path.join(folder, "meta.csv"), newline="") as f:
         text = f.read()
     return folder, text
+
+
+def read_conditions(root):
+    """Rows of ``MINI_CORPUS.conditions.tsv`` as dicts (header checked)."""
+    with open(os.path.join(root, mc.CONDITIONS_NAME), newline="") as f:
+        lines = f.read().splitlines()
+    assert tuple(lines[0].split("\t")) == mc.CONDITIONS_HEADER
+    rows = [dict(zip(mc.CONDITIONS_HEADER, line.split("\t"))) for line in lines[1:]]
+    assert all(len(line.split("\t")) == len(mc.CONDITIONS_HEADER) for line in lines)
+    return rows
+
+
+def audio_path(root, split, utt_id):
+    """The file of a conditions row."""
+    if split == "itw":
+        return os.path.join(root, "release_in_the_wild", f"{utt_id}.wav")
+    return os.path.join(root, "LA", mc._LA_LAYOUT[split][0], "flac", f"{utt_id}.flac")
 
 
 def digest(path):
@@ -172,6 +189,7 @@ def test_summary_matches_the_files(corpus):
                 listed[attack] = listed.get(attack, 0) + 1
         assert counts["attacks"] == listed
     assert summary["counts"]["train"]["channel_effects"] == {"none": sum(TINY["train"])}
+    assert summary["counts"]["train"]["codecs"] == {"none": sum(TINY["train"])}
 
 
 def test_no_loudness_or_offset_shortcut(corpus):
@@ -193,12 +211,161 @@ def test_same_seed_same_bytes_other_seed_other_corpus(corpus, tmp_path):
     again = str(tmp_path / "again")
     assert generate_mini_corpus(again, seed=SEED, sizes=TINY, num_workers=1) == summary
     assert corpus_digests(again) == corpus_digests(root)
+    assert any(r["codec"] != "none" for r in read_conditions(root))
+    assert mc.CONDITIONS_NAME in corpus_digests(root)
     other = str(tmp_path / "other")
     generate_mini_corpus(other, seed=SEED + 1, sizes=TINY)
     a, b = corpus_digests(root), corpus_digests(other)
     name = "LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.train.trn.txt"
     assert a[name] != b[name]
     assert a["release_in_the_wild/0.wav"] != b["release_in_the_wild/0.wav"]
+
+
+# --------------------------------------------------------------------------
+# Codec channels and the conditions listing
+# --------------------------------------------------------------------------
+def test_conditions_list_every_file_with_its_protocol_label(corpus):
+    root, summary = corpus
+    rows = read_conditions(root)
+    for split in mc.SPLITS:
+        _, protocol = read_protocol(root, split)
+        listed = {utt: (label, attack) for _, utt, attack, label in protocol}
+        ours = {r["id"]: (r["label"], r["attack"]) for r in rows if r["split"] == split}
+        assert ours == listed
+    _, text = read_meta(root)
+    meta = {
+        r["file"][:-4]: "bonafide" if r["label"] == "bona-fide" else "spoof"
+        for r in csv.DictReader(text.splitlines())
+    }
+    assert {r["id"]: r["label"] for r in rows if r["split"] == "itw"} == meta
+    assert [r["split"] for r in rows] == sorted(
+        (r["split"] for r in rows), key=["train", "dev", "eval", "itw"].index
+    )
+    # The listing and the stamp's counts agree, channel and codec alike.
+    for split in (*mc.SPLITS, "itw"):
+        mine = [r for r in rows if r["split"] == split]
+        codecs, channels = {}, {}
+        for r in mine:
+            key = "none" if r["codec"] == "none" else f"{r['codec']}_{r['codec_kbps']}k"
+            codecs[key] = codecs.get(key, 0) + 1
+            assert (r["codec"] == "none") == (r["codec_kbps"] == "0")
+            for name in r["channel"].split("+"):
+                channels[name] = channels.get(name, 0) + 1
+        assert summary["counts"][split]["codecs"] == codecs
+        assert summary["counts"][split]["channel_effects"] == channels
+
+
+def test_codecs_on_a_fixed_share_of_each_class_of_eval_and_itw_only(corpus):
+    root, summary = corpus
+    rows = read_conditions(root)
+    conditions = [f"{name}_{kbps}k" for name, kbps in mc.CODEC_CONDITIONS]
+    for split in ("train", "dev"):
+        mine = [r for r in rows if r["split"] == split]
+        assert len(mine) == sum(TINY[split])
+        assert {(r["channel"], r["codec"], r["codec_kbps"]) for r in mine} == {
+            ("none", "none", "0")
+        }
+    for split in ("eval", "itw"):
+        share = mc.CHANNEL_PROFILES[split]["codec_share"]
+        assert share == 0.5
+        for label, n in zip(("bonafide", "spoof"), TINY[split]):
+            coded = [
+                f"{r['codec']}_{r['codec_kbps']}k"
+                for r in rows
+                if r["split"] == split and r["label"] == label and r["codec"] != "none"
+            ]
+            # The same share in both classes, dealt out in the same order:
+            # both codecs appear in each class as soon as it has two coded files.
+            assert len(coded) == n // 2
+            assert sorted(coded) == sorted(conditions[: len(coded)])
+            assert {c.split("_")[0] for c in coded} == {"mp3", "opus"}
+    assert set(summary["counts"]["eval"]["codecs"]) > {"none", "mp3_16k", "opus_8k"}
+
+
+def test_codec_draw_is_balanced_and_follows_the_seed():
+    labels = ["bonafide"] * 160 + ["spoof"] * 320
+    first = mc.assign_codecs(labels, np.random.default_rng([1, 30, 3]), "eval")
+    again = mc.assign_codecs(labels, np.random.default_rng([1, 30, 3]), "eval")
+    other = mc.assign_codecs(labels, np.random.default_rng([2, 30, 3]), "eval")
+    assert first == again and first != other
+    for start, n in ((0, 160), (160, 320)):
+        coded = [c for c in first[start : start + n] if c is not None]
+        assert len(coded) == n // 2
+        for condition in mc.CODEC_CONDITIONS:  # every condition, evenly
+            assert coded.count(condition) in (n // 2 // 6, n // 2 // 6 + 1)
+    assert mc.assign_codecs(labels, np.random.default_rng(0), None) == [None] * 480
+
+
+def band_energy(x, low, high=SR / 2):
+    """Welch power of ``x`` between ``low`` and ``high`` Hz."""
+    freqs, psd = welch(x, SR, nperseg=1024, detrend=False)
+    return psd[(freqs >= low) & (freqs <= high)].sum()
+
+
+def test_codec_files_are_their_uncoded_twins_through_the_codec(
+    corpus, tmp_path, monkeypatch
+):
+    """The same corpus without codecs: the other files are the same bytes,
+    the coded ones are the codec's low-passed, otherwise close version."""
+    root, _ = corpus
+    for profile in ("eval", "itw"):
+        monkeypatch.setitem(mc.CHANNEL_PROFILES[profile], "codec_share", 0.0)
+    plain = str(tmp_path / "plain")
+    summary = generate_mini_corpus(plain, seed=SEED, sizes=TINY)
+    assert summary["counts"]["eval"]["codecs"] == {"none": sum(TINY["eval"])}
+    checked = 0
+    for r in read_conditions(root):
+        coded, twin = (
+            audio_path(root, r["split"], r["id"]),
+            audio_path(plain, r["split"], r["id"]),
+        )
+        if r["codec"] == "none":
+            assert digest(coded) == digest(twin), r
+            continue
+        y, _ = sf.read(coded)
+        x, _ = sf.read(twin)
+        assert len(y) == len(x) and not np.array_equal(x, y), r
+        # Same utterance, delay removed: the waveforms still match closely.
+        assert np.corrcoef(x, y)[0, 1] > 0.85, r
+        low_passed = (r["codec"], r["codec_kbps"]) in {
+            ("mp3", "16"),
+            ("mp3", "24"),
+            ("opus", "8"),
+        }
+        if low_passed and "telephone" not in r["channel"]:
+            # MP3 at 16-24 kbit/s and Opus at 8 kbit/s drop everything
+            # above ~6 kHz; a telephone channel already did.
+            assert band_energy(y, 6500) < 1e-2 * band_energy(x, 6500), r
+            checked += 1
+    assert checked >= 3
+
+
+def test_codec_channel_is_real_and_bitrate_dependent():
+    _, plan = make_plan(8, seconds=2.0)
+    x = mc.render_speech(plan)
+    x = x + 1e-3 * np.max(np.abs(x)) * np.random.default_rng(0).standard_normal(len(x))
+    outputs = {
+        condition: mc.apply_codec(x, *condition, sample_rate=SR)
+        for condition in mc.CODEC_CONDITIONS
+    }
+    for condition, y in outputs.items():
+        assert y.shape == x.shape and np.all(np.isfinite(y)), condition
+        assert not np.allclose(x, y), condition
+        snr = 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2))
+        assert 5 < snr < 40, (condition, snr)  # lossy, but aligned
+        # The speech band passes within a few dB.
+        ratio = band_energy(y, 300, 3000) / band_energy(x, 300, 3000)
+        assert 0.5 < ratio < 2, (condition, ratio)
+
+    def cut(condition, low):
+        return band_energy(outputs[condition], low) / band_energy(x, low)
+
+    assert cut(("mp3", 16), 6500) < 1e-4  # MP3's low-pass at 16 kbit/s
+    assert cut(("mp3", 24), 6500) < 1e-4
+    assert cut(("mp3", 32), 6500) > 0.1  # a higher bitrate keeps the band
+    assert cut(("opus", 8), 5000) < 1e-3  # narrow-band Opus at 8 kbit/s
+    assert cut(("opus", 16), 5000) > 0.1
+    assert np.array_equal(outputs[("opus", 8)], mc.apply_codec(x, "opus", 8))
 
 
 def test_idempotent_and_refuses_other_options(tmp_path):
@@ -214,7 +381,12 @@ def test_idempotent_and_refuses_other_options(tmp_path):
         generate_mini_corpus(root, seed=2, sizes=sizes)
     other = generate_mini_corpus(root, seed=2, sizes=sizes, overwrite=True)
     assert other["seed"] == 2
-    assert sorted(os.listdir(root)) == ["LA", "MINI_CORPUS.json", "release_in_the_wild"]
+    assert sorted(os.listdir(root)) == [
+        "LA",
+        "MINI_CORPUS.conditions.tsv",
+        "MINI_CORPUS.json",
+        "release_in_the_wild",
+    ]
 
 
 def test_never_touches_a_folder_it_did_not_write(tmp_path):

@@ -70,6 +70,30 @@ def check_outputs(out, stdout, n_eval=12, n_itw=8):
         for line in lines:
             utt, score = line.split(" ")
             assert math.isfinite(float(score)) and utt
+    # EER per codec and channel of the mini corpus, from its conditions file.
+    from dpda.data.minicorpus import read_conditions
+
+    mini_root = re.search(
+        r"^mini_corpus_folder: (.+)$",
+        open(os.path.join(out, "hyperparams.yaml")).read(),
+        re.M,
+    )
+    # The paper configurations read the corpus as a real one: no conditions.
+    conditions = read_conditions(mini_root.group(1).strip()) if mini_root else {}
+    for name in ("asvspoof2019_la_eval", "in_the_wild"):
+        if not conditions:
+            assert "codec" not in results[name]["breakdown"]
+            continue
+        rows = {r["codec"]: r for r in results[name]["breakdown"]["codec"]}
+        expected = {}
+        for condition in conditions[name].values():
+            expected[condition["codec"]] = expected.get(condition["codec"], 0) + 1
+        assert {k: r["trials"] for k, r in rows.items() if k != "pooled"} == expected
+        assert rows["pooled"]["trials"] == sum(expected.values())
+        assert (
+            "## EER (%) and minDCF per codec"
+            in open(results[name]["breakdown_file"]).read()
+        )
     log = open(os.path.join(out, "train_log.txt")).read()
     assert "epoch: 1" in log and "valid loss" in log
     # Calibrated on dev: the exported detector carries the map, every set
@@ -156,6 +180,34 @@ def test_mini_dpda_end_to_end_and_resume(tiny_corpus, tmp_path):
     assert log.count("epoch: 1,") == 1 and log.count("epoch: 2,") == 1
     rows = list(csv.DictReader(open(os.path.join(out, "alignment_stats.csv"))))
     assert [r["epoch"] for r in rows] == ["1"] * 6 + ["2"] * 6
+
+
+def test_mini_three_path_dpda_end_to_end(tiny_corpus, tmp_path):
+    """Clean + RawBoost + codec (the codec in two loader workers), UPGrad."""
+    out = str(tmp_path / "multi")
+    fast = [a for a in FAST if not a.startswith("--num_workers")]
+    stdout = run_recipe(
+        "mini_dpda_multi.yaml",
+        f"--mini_corpus_folder={tiny_corpus}",
+        f"--output_folder={out}",
+        "--aligner=upgrad",
+        "--num_workers=2",
+        *fast,
+    )
+    _, log = check_outputs(out, stdout)
+    for pair in ("clean_rawboost", "clean_codec", "rawboost_codec"):
+        assert re.search(rf"conflict_rate_{pair}: [0-9.e+-]+", log)
+    rows = list(csv.DictReader(open(os.path.join(out, "alignment_stats.csv"))))
+    assert len(rows) == 6
+    for row in rows:
+        weights = [float(row[f"coef_{p}"]) for p in ("clean", "rawboost", "codec")]
+        assert all(w > 0 for w in weights)
+        assert all(
+            -1 <= float(row[f"cosine_{p}"]) <= 1
+            for p in ("clean_rawboost", "clean_codec", "rawboost_codec")
+        )
+    png = os.path.join(out, "alignment_stats.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def make_tiny_wav2vec2(folder):

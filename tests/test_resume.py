@@ -24,14 +24,14 @@ RECIPE = os.path.join(ROOT, "recipes", "ASVspoof")
 SIZES = {"train": (8, 16), "dev": (4, 8), "eval": (4, 8), "itw": (4, 4)}
 
 
-def command(corpus, out):
+def command_for(corpus, out, hparams="mini_dpda_rawboost.yaml", aligner="gradvac"):
     return [
         sys.executable,
         "train.py",
-        "hparams/mini_dpda_rawboost.yaml",
+        f"hparams/{hparams}",
         f"--mini_corpus_folder={corpus}",
         f"--output_folder={out}",
-        "--aligner=gradvac",
+        f"--aligner={aligner}",
         "--number_of_epochs=2",
         "--batch_size=4",
         "--num_workers=0",
@@ -86,11 +86,25 @@ def assert_bitwise_equal(a, b, where=""):
         assert a == b, where
 
 
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize(
+    "hparams,aligner",
+    [
+        ("mini_dpda_rawboost.yaml", "gradvac"),
+        # Three paths (clean, RawBoost, codec): PCGrad's order generator and
+        # the codec draws resume too.
+        ("mini_dpda_multi.yaml", "pcgrad"),
+    ],
+)
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(
+    tmp_path, hparams, aligner
+):
     corpus = str(tmp_path / "mini")
     generate_mini_corpus(corpus, seed=11, sizes=SIZES)
     clean, killed = str(tmp_path / "clean"), str(tmp_path / "killed")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def command(corpus, out):
+        return command_for(corpus, out, hparams, aligner)
 
     done = subprocess.run(
         command(corpus, clean), cwd=RECIPE, env=env, capture_output=True, text=True

@@ -204,6 +204,11 @@ def align(reference, decoded, max_delay):
 class Codec:
     """Random lossy-codec round trip of one waveform (data-loader side).
 
+    As a DPDA path (``augment_paths``) it runs in the DataLoader's workers
+    (``loader_side``), which hand the codec view of each training utterance
+    to the training loop; ``epoch``, set by the training loop, seeds the
+    draws with the utterance id (:func:`dpda.data.pipelines.add_augmented_view`).
+
     Arguments
     ---------
     codecs : sequence of str or dict
@@ -227,6 +232,9 @@ class Codec:
     ...
     ValueError: codec 'speex' is not available; available: mp3, opus, aac, amr_nb, g711_mulaw, g711_alaw
     """
+
+    loader_side = True  # applied to one CPU waveform, in the data workers
+    epoch = 0  # the training epoch, set by DPDABrain
 
     def __init__(
         self, codecs=("mp3", "opus", "aac"), sample_rate=16000, max_delay=4096

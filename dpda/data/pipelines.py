@@ -13,6 +13,7 @@ Authors
  * dpda contributors 2026
 """
 
+import hashlib
 import logging
 import os
 
@@ -340,6 +341,65 @@ def count_logged_skips(log_path):
     0
     """
     return len(read_skip_log(log_path))
+
+
+def add_augmented_view(dataset, name, augment, seed=None):
+    """Add ``sig_<name>``, an augmented view of ``sig``, to a dataset.
+
+    The view is computed where the items are, i.e. in the DataLoader's
+    workers: the place for CPU-bound augmentations such as
+    :class:`dpda.augment.Codec`. Each view's random draws come from torch's
+    generator seeded with ``(seed, augment.epoch, name, item id)``, the
+    global generator left as it was: the views do not depend on the number
+    of workers or on the order of loading, and a run resumed mid-epoch
+    draws them again identically. ``augment.epoch`` (0 when absent) is set
+    by :class:`dpda.brain.DPDABrain` at the start of each training epoch. A
+    :class:`BadAudio` stand-in passes through unchanged (the collate
+    function drops the item).
+
+    Arguments
+    ---------
+    dataset : speechbrain.dataio.dataset.DynamicItemDataset
+        A dataset with ``id`` and ``sig`` items (e.g. from
+        :func:`load_manifest`).
+    name : str
+        The path's name.
+    augment : callable
+        ``[T]`` waveform -> ``[T]`` waveform, drawing from torch's generator.
+    seed : int, optional
+        Base seed; default: the seed of torch's global generator (the
+        hparams' ``seed``), read without drawing.
+
+    Example
+    -------
+    >>> data = {"a": {"wav": "a.wav"}}
+    >>> dataset = sb.dataio.dataset.DynamicItemDataset(data)
+    >>> dataset.add_dynamic_item(
+    ...     lambda wav: torch.ones(4), takes="wav", provides="sig"
+    ... )
+    >>> dataset.set_output_keys(["id", "sig"])
+    >>> add_augmented_view(dataset, "noisy", lambda x: x + torch.randn(4), seed=1)
+    >>> torch.equal(dataset[0]["sig_noisy"], dataset[0]["sig_noisy"])
+    True
+    """
+    base = torch.initial_seed() if seed is None else int(seed)
+
+    @sb.utils.data_pipeline.takes("id", "sig")
+    @sb.utils.data_pipeline.provides(f"sig_{name}")
+    def view(item_id, sig):
+        """The augmented view of one utterance."""
+        if isinstance(sig, BadAudio):
+            return sig
+        epoch = getattr(augment, "epoch", 0)
+        key = f"{base}:{epoch}:{name}:{item_id}".encode()
+        item_seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed)
+            return augment(sig)
+
+    dataset.add_dynamic_item(view)
+    keys = list(dataset.pipeline.output_mapping)
+    dataset.set_output_keys([*keys, f"sig_{name}"])
 
 
 @sb.utils.data_pipeline.takes("label")

@@ -37,8 +37,17 @@ from speechbrain.utils.distributed import run_on_main
 from dpda.data.asvspoof import prepare_asvspoof2019_la
 from dpda.data.asvspoof5 import prepare_asvspoof5
 from dpda.data.inthewild import prepare_in_the_wild
-from dpda.data.minicorpus import describe_training_data, generate_mini_corpus
-from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
+from dpda.data.minicorpus import (
+    describe_training_data,
+    generate_mini_corpus,
+    read_conditions,
+)
+from dpda.data.pipelines import (
+    SkipBadItemsCollate,
+    add_augmented_view,
+    count_logged_skips,
+    load_manifest,
+)
 from dpda.evaluation import (
     METRIC_KEYS,
     calibrate_on,
@@ -136,6 +145,11 @@ def dataio_prep(hparams):
             manifest_names["eval"], data_folder, hparams["eval_max_samples"]
         )
     }
+    # Augmented paths computed by the data loader's workers (e.g. codecs):
+    # each training item carries its view as sig_<name>.
+    for name, augment in (hparams.get("augment_paths") or {}).items():
+        if getattr(augment, "loader_side", False):
+            add_augmented_view(train_set, name, augment)
     if hparams.get("itw_folder"):
         eval_sets["in_the_wild"] = load(
             "in_the_wild.json", hparams["itw_folder"], hparams["eval_max_samples"]
@@ -251,11 +265,16 @@ if __name__ == "__main__":
         results["dev"]["calibration"] = calibration.to_dict()
         labelled = {"dev": split_by_label(dev_scores, dev_entries)}
     test_opts = loader_options(hparams["test_dataloader_opts"], hparams)
+    # The mini corpus's channel and codec of each file: EER per codec too.
+    conditions = read_conditions(hparams.get("mini_corpus_folder") or "")
     for name, (dataset, manifest) in eval_sets.items():
         results[name] = brain.evaluate_set(name, dataset, test_opts)
         if sb.utils.distributed.if_main_process():
             with open(manifest, encoding="utf-8") as f:
                 entries = json.load(f)
+            for utt_id, condition in conditions.get(name, {}).items():
+                if utt_id in entries:
+                    entries[utt_id].update(condition)
             scores = read_score_file(results[name]["score_file"])
             labelled[name] = split_by_label(scores, entries)
             report = report_scores(
@@ -268,7 +287,13 @@ if __name__ == "__main__":
             results[name].update(
                 {
                     k: report[k]
-                    for k in ("unscored", "breakdown_file", "det_plot", *METRIC_KEYS)
+                    for k in (
+                        "unscored",
+                        "breakdown",
+                        "breakdown_file",
+                        "det_plot",
+                        *METRIC_KEYS,
+                    )
                 }
             )
     if sb.utils.distributed.if_main_process():

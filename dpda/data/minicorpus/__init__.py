@@ -21,6 +21,12 @@ code reads it unchanged and the recipes run end to end on a CPU in minutes.
 * Eval and In-the-Wild add channel effects to both classes (telephone band,
   mu-law, additive noise, reverberation), so that a detector trained on the
   clean training set generalises imperfectly and data augmentation matters.
+* Half of each class of eval and of In-the-Wild also goes through a real
+  lossy codec at a low bitrate (MP3 at 16, 24 or 32 kbit/s, Opus at 8, 12 or
+  16 kbit/s, encoded and decoded with FFmpeg through
+  :mod:`dpda.augment.codec`); train and dev stay codec-free, so the codecs
+  are an unseen condition. ``MINI_CORPUS.conditions.tsv`` lists the channel
+  effects and the codec of every file, for per-condition tables.
 
 Loudness, duration, leading silence, noise floor and file format have the
 same distributions for both classes, so none of them is a shortcut.
@@ -31,10 +37,11 @@ Modules, in the order they build on each other:
 * ``speech``: speakers, utterance plans, the bona fide renderer;
 * ``attacks``: plan transforms, vocoder steps, :data:`ATTACKS`,
   :func:`apply_attack`;
-* ``channels``: channel effects and their per-split profiles;
+* ``channels``: channel effects, codec conditions and their per-split
+  profiles;
 * ``utterance``: one corpus file, from its random streams to int16 samples;
 * ``layout``: the LA and In-the-Wild folders, protocols, ``meta.csv``,
-  counts and the stamp;
+  counts, the conditions listing and the stamp;
 * this module: :func:`generate_mini_corpus`, :func:`describe_training_data`
   and the command line (``python -m dpda.data.minicorpus``).
 
@@ -55,12 +62,18 @@ from dpda.data.minicorpus.attacks import (
 from dpda.data.minicorpus.channels import (
     CHANNEL_EFFECTS,
     CHANNEL_PROFILES,
+    CODEC_CONDITIONS,
+    UNCODED,
     apply_channel_effects,
+    apply_codec,
+    assign_codecs,
 )
 from dpda.data.minicorpus.layout import (
     _LA_LAYOUT as _LA_LAYOUT,  # re-exported: the tests read the split table
 )
 from dpda.data.minicorpus.layout import (
+    CONDITIONS_HEADER,
+    CONDITIONS_NAME,
     DEFAULT_SIZES,
     GENERATOR_VERSION,
     ITW_FOLDER,
@@ -73,6 +86,7 @@ from dpda.data.minicorpus.layout import (
     _generated_paths,
     _options,
     _resolve_sizes,
+    _write_conditions,
     _write_itw,
     _write_json,
     _write_la,
@@ -95,6 +109,10 @@ __all__ = [
     "Attack",
     "CHANNEL_EFFECTS",
     "CHANNEL_PROFILES",
+    "CODEC_CONDITIONS",
+    "CONDITION_SETS",
+    "CONDITIONS_HEADER",
+    "CONDITIONS_NAME",
     "DEFAULT_SIZES",
     "DURATION_RANGE",
     "FLOOR_DB_RANGE",
@@ -111,10 +129,13 @@ __all__ = [
     "SpeechPlan",
     "apply_attack",
     "apply_channel_effects",
+    "apply_codec",
+    "assign_codecs",
     "describe_training_data",
     "generate_mini_corpus",
     "main",
     "plan_utterance",
+    "read_conditions",
     "render_speech",
     "sample_speaker",
 ]
@@ -130,6 +151,7 @@ def generate_mini_corpus(
         root/LA/ASVspoof2019_LA_{train,dev,eval}/flac/LA_{T,D,E}_NNNNNNN.flac
         root/LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
         root/release_in_the_wild/{0..N-1}.wav, meta.csv
+        root/MINI_CORPUS.conditions.tsv   (channel and codec of every file)
         root/MINI_CORPUS.json   (written last)
 
     Arguments
@@ -154,7 +176,8 @@ def generate_mini_corpus(
     -------
     dict
         The content of ``MINI_CORPUS.json``: options and counts per split,
-        label, attack and channel effect.
+        label, attack, channel effect and codec condition (``"mp3_16k"`` ...,
+        ``"none"``).
 
     Raises
     ------
@@ -172,6 +195,8 @@ def generate_mini_corpus(
     >>> summary = generate_mini_corpus(root, seed=0, sizes=tiny)
     >>> summary["counts"]["train"]["spoof"]
     3
+    >>> summary["counts"]["train"]["codecs"], summary["counts"]["eval"]["codecs"]
+    ({'none': 5}, {'mp3_16k': 2, 'none': 1})
     >>> sorted(os.listdir(os.path.join(root, "LA")))[0]
     'ASVspoof2019_LA_cm_protocols'
     >>> generate_mini_corpus(root, seed=0, sizes=tiny) == summary  # no-op
@@ -208,17 +233,80 @@ def generate_mini_corpus(
     _clear(root)
     os.makedirs(root, exist_ok=True)
     _write_json(partial_path, options)
-    counts = {}
+    counts, conditions = {}, []
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)
-    args = (options["seed"], options["sizes"], sample_rate, counts, num_workers)
+    args = (
+        options["seed"],
+        options["sizes"],
+        sample_rate,
+        counts,
+        conditions,
+        num_workers,
+    )
     _write_la(root, *args)
     _write_itw(root, *args)
+    _write_conditions(os.path.join(root, CONDITIONS_NAME), conditions)
     summary = dict(options, counts=counts)
     _write_json(stamp_path, summary)
     os.remove(partial_path)
     with open(stamp_path) as f:  # return what a later call will return
         return json.load(f)
+
+
+# The evaluation set of each split in the training recipe's reports.
+CONDITION_SETS = {"dev": "dev", "eval": "asvspoof2019_la_eval", "itw": "in_the_wild"}
+
+
+def read_conditions(root):
+    """The channel and codec of every file of a mini corpus, per evaluation set.
+
+    Arguments
+    ---------
+    root : str
+        The corpus folder (with ``MINI_CORPUS.conditions.tsv``).
+
+    Returns
+    -------
+    dict
+        ``{set name: {utt id: {"channel": ..., "codec": ...}}}`` with the
+        set names of :data:`CONDITION_SETS`; ``codec`` is ``mp3``, ``opus``
+        or ``none``, ``codec_kbps`` e.g. ``mp3 16k``. Empty when the corpus
+        has no conditions file (corpora of generator version 1).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> with open(os.path.join(root, CONDITIONS_NAME), "w") as f:
+    ...     _ = f.write("split\\tid\\tlabel\\tattack\\tchannel\\tcodec\\tcodec_kbps\\n")
+    ...     _ = f.write("itw\\t1\\tspoof\\tx\\treverb\\topus\\t8\\n")
+    >>> read_conditions(root)["in_the_wild"]["1"]
+    {'channel': 'reverb', 'codec': 'opus', 'codec_kbps': 'opus 8k'}
+    """
+    path = os.path.join(root, CONDITIONS_NAME)
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for line_no, line in enumerate(f, start=1):
+            fields = line.rstrip("\n").split("\t")
+            if line_no == 1:
+                if tuple(fields) != CONDITIONS_HEADER:
+                    raise ValueError(f"{path}, line 1: unexpected header {fields}")
+                continue
+            if len(fields) != len(CONDITIONS_HEADER):
+                raise ValueError(
+                    f"{path}, line {line_no}: {len(fields)} fields, "
+                    f"expected {len(CONDITIONS_HEADER)}"
+                )
+            split, utt_id, _, _, channel, codec, kbps = fields
+            out.setdefault(CONDITION_SETS.get(split, split), {})[utt_id] = {
+                "channel": channel,
+                "codec": codec,
+                "codec_kbps": codec if codec == UNCODED else f"{codec} {kbps}k",
+            }
+    return out
 
 
 def describe_training_data(data_folder):

@@ -1,9 +1,25 @@
 """On-disk layout of the mini corpus: ASVspoof 2019 LA and In-the-Wild.
 
-Assigns speakers, labels, attacks and utterance ids per split, writes the
-audio files (in threads), the LA CM protocols and the In-the-Wild
-``meta.csv``, counts what was written, and handles the ``MINI_CORPUS.json``
-stamp and the ``MINI_CORPUS.partial`` marker of an interrupted run.
+Assigns speakers, labels, attacks, codec conditions and utterance ids per
+split, writes the audio files (in threads), the LA CM protocols and the
+In-the-Wild ``meta.csv``, counts what was written, lists the conditions of
+every file in ``MINI_CORPUS.conditions.tsv``, and handles the
+``MINI_CORPUS.json`` stamp and the ``MINI_CORPUS.partial`` marker of an
+interrupted run.
+
+The protocols and ``meta.csv`` keep the real corpora's formats, which have
+no column for a channel or a codec; ``MINI_CORPUS.conditions.tsv`` holds
+them, one row per file (tab-separated, with a header)::
+
+    split  id            label     attack  channel  codec  codec_kbps
+    eval   LA_E_1234567  spoof     A09     reverb   mp3    16
+    itw    0             bonafide  -       none     none   0
+
+``id`` is the manifest id (the LA utterance id, the In-the-Wild file name
+without ``.wav``), ``channel`` the applied channel effects joined by ``+``
+(or ``none``) and ``codec`` / ``codec_kbps`` the codec condition (``none``
+/ ``0`` when uncoded), so that per-condition tables can break the mini eval
+and In-the-Wild scores down by channel and by codec.
 
 Authors
  * dpda contributors 2026
@@ -22,12 +38,16 @@ import soundfile as sf
 
 from dpda.data.manifest import open_atomic
 from dpda.data.minicorpus.attacks import SPLIT_ATTACKS
+from dpda.data.minicorpus.channels import UNCODED, assign_codecs
 from dpda.data.minicorpus.speech import sample_speaker
 from dpda.data.minicorpus.utterance import _synthesise
 
-GENERATOR_VERSION = 1
+# 2: codec conditions in eval and In-the-Wild, MINI_CORPUS.conditions.tsv.
+GENERATOR_VERSION = 2
 STAMP_NAME = "MINI_CORPUS.json"
 PARTIAL_NAME = "MINI_CORPUS.partial"
+CONDITIONS_NAME = "MINI_CORPUS.conditions.tsv"
+CONDITIONS_HEADER = ("split", "id", "label", "attack", "channel", "codec", "codec_kbps")
 LA_FOLDER = "LA"
 ITW_FOLDER = "release_in_the_wild"
 PROTOCOL_FOLDER = "ASVspoof2019_LA_cm_protocols"
@@ -46,6 +66,9 @@ _LA_LAYOUT = {
     "eval": ("ASVspoof2019_LA_eval", "ASVspoof2019.LA.cm.eval.trl.txt", "LA_E_", 3),
 }
 _ITW_STREAM = 4
+# Random stream of the codec draws, [seed, _CODEC_STREAM, split stream]: its
+# own, so that adding codecs changed no other draw.
+_CODEC_STREAM = 30
 # Disjoint speaker numbers per split, those of the real corpus.
 _SPEAKER_NUMBERS = {
     "train": tuple(range(79, 99)),
@@ -121,7 +144,10 @@ def _split_rows(rng, n_bona, n_spoof, speakers, attacks):
 
 
 def _write_audio(job, seed, sample_rate):
-    """Synthesise one file and write it; returns the channel effects."""
+    """Synthesise one file and write it; returns the channel effects.
+
+    ``job`` is ``(synthesis job of _synthesise, path, soundfile format)``.
+    """
     spec, path, file_format = job
     pcm, effects = _synthesise(spec, seed, sample_rate)
     # Encode in memory: writing to a path makes libsndfile fsync every file,
@@ -146,8 +172,18 @@ def _run_jobs(jobs, seed, sample_rate, num_workers):
         return list(pool.map(work, jobs))
 
 
-def _write_la(root, seed, sizes, sample_rate, counts, num_workers):
-    """Write the three LA splits and their CM protocols."""
+def _condition_row(split, utt_id, label, attack_id, effects, codec):
+    """One row of ``MINI_CORPUS.conditions.tsv`` (see the module docstring)."""
+    name, kbps = codec if codec is not None else (UNCODED, 0)
+    channel = "+".join(effects) if effects else UNCODED
+    return (split, utt_id, label, attack_id or "-", channel, name, str(kbps))
+
+
+def _write_la(root, seed, sizes, sample_rate, counts, conditions, num_workers):
+    """Write the three LA splits and their CM protocols.
+
+    Fills ``counts[split]`` and appends the files' rows to ``conditions``.
+    """
     layout_rng = np.random.default_rng([seed, 0])
     total = sum(sum(sizes[split]) for split in SPLITS)
     numbers = iter(_unique_utterance_numbers(layout_rng, total))
@@ -165,23 +201,33 @@ def _write_la(root, seed, sizes, sample_rate, counts, num_workers):
         ]
         rows = _split_rows(layout_rng, n_bona, n_spoof, speakers, SPLIT_ATTACKS[split])
         profile = "eval" if split == "eval" else None
+        codecs = assign_codecs(
+            [label for _, label, _ in rows],
+            np.random.default_rng([seed, _CODEC_STREAM, stream]),
+            profile,
+        )
         audio_dir = os.path.join(root, LA_FOLDER, folder, "flac")
         os.makedirs(audio_dir, exist_ok=True)
         utt_ids = [f"{prefix}{next(numbers)}" for _ in rows]
         jobs = [
             (
-                (stream, index, speaker, label, attack_id, profile),
+                (stream, index, speaker, label, attack_id, profile, codec),
                 os.path.join(audio_dir, f"{utt_id}.flac"),
                 "FLAC",
             )
-            for index, ((speaker, label, attack_id), utt_id) in enumerate(
-                zip(rows, utt_ids)
+            for index, ((speaker, label, attack_id), utt_id, codec) in enumerate(
+                zip(rows, utt_ids, codecs)
             )
         ]
         split_counts = _empty_counts(len(speakers))
         results = _run_jobs(jobs, seed, sample_rate, num_workers)
-        for (_, label, attack_id), effects in zip(rows, results):
-            _count(split_counts, label, attack_id, effects)
+        for (_, label, attack_id), utt_id, codec, effects in zip(
+            rows, utt_ids, codecs, results
+        ):
+            _count(split_counts, label, attack_id, effects, codec)
+            conditions.append(
+                _condition_row(split, utt_id, label, attack_id, effects, codec)
+            )
         entries = [
             (speaker.speaker_id, utt_id, attack_id or "-", label)
             for (speaker, label, attack_id), utt_id in zip(rows, utt_ids)
@@ -198,8 +244,11 @@ def _write_la(root, seed, sizes, sample_rate, counts, num_workers):
         counts[split] = split_counts
 
 
-def _write_itw(root, seed, sizes, sample_rate, counts, num_workers):
-    """Write the In-the-Wild release: ``0.wav ...`` and ``meta.csv``."""
+def _write_itw(root, seed, sizes, sample_rate, counts, conditions, num_workers):
+    """Write the In-the-Wild release: ``0.wav ...`` and ``meta.csv``.
+
+    Fills ``counts["itw"]`` and appends the files' rows to ``conditions``.
+    """
     layout_rng = np.random.default_rng([seed, _ITW_STREAM, 0])
     n_bona, n_spoof = sizes["itw"]
     k = _n_speakers(n_bona + n_spoof, _UTTS_PER_SPEAKER["itw"], 10**6)
@@ -209,24 +258,32 @@ def _write_itw(root, seed, sizes, sample_rate, counts, num_workers):
         for i, name in enumerate(names)
     ]
     rows = _split_rows(layout_rng, n_bona, n_spoof, speakers, SPLIT_ATTACKS["itw"])
+    codecs = assign_codecs(
+        [label for _, label, _ in rows],
+        np.random.default_rng([seed, _CODEC_STREAM, _ITW_STREAM]),
+        "itw",
+    )
     folder = os.path.join(root, ITW_FOLDER)
     os.makedirs(folder, exist_ok=True)
     jobs = [
         (
-            (_ITW_STREAM, index, speaker, label, attack_id, "itw"),
+            (_ITW_STREAM, index, speaker, label, attack_id, "itw", codec),
             os.path.join(folder, f"{index}.wav"),
             "WAV",
         )
-        for index, (speaker, label, attack_id) in enumerate(rows)
+        for index, ((speaker, label, attack_id), codec) in enumerate(zip(rows, codecs))
     ]
     lines = ["file,speaker,label\n"]
     itw_counts = _empty_counts(len(speakers))
     results = _run_jobs(jobs, seed, sample_rate, num_workers)
     for index, ((job, _, _), effects) in enumerate(zip(jobs, results)):
-        _, _, speaker, label, attack_id, _ = job
+        _, _, speaker, label, attack_id, _, codec = job
         itw_label = "bona-fide" if label == "bonafide" else "spoof"
         lines.append(f"{index}.wav,{speaker.speaker_id},{itw_label}\n")
-        _count(itw_counts, label, attack_id, effects)
+        _count(itw_counts, label, attack_id, effects, codec)
+        conditions.append(
+            _condition_row("itw", str(index), label, attack_id, effects, codec)
+        )
     with open(os.path.join(folder, "meta.csv"), "w") as f:
         f.writelines(lines)
     counts["itw"] = itw_counts
@@ -240,16 +297,31 @@ def _empty_counts(n_speakers):
         "speakers": n_speakers,
         "attacks": {},
         "channel_effects": {},
+        "codecs": {},
     }
 
 
-def _count(counts, label, attack_id, effects):
-    """Count one written file in ``counts`` (label, attack, channel effects)."""
+def _codec_name(codec):
+    """Name of a codec condition in the counts: ``"mp3_16k"``, or ``"none"``."""
+    return UNCODED if codec is None else f"{codec[0]}_{codec[1]}k"
+
+
+def _count(counts, label, attack_id, effects, codec=None):
+    """Count one written file in ``counts`` (label, attack, channel, codec)."""
     counts[label] += 1
     if attack_id is not None:
         counts["attacks"][attack_id] = counts["attacks"].get(attack_id, 0) + 1
-    for name in effects or ("none",):
+    for name in effects or (UNCODED,):
         counts["channel_effects"][name] = counts["channel_effects"].get(name, 0) + 1
+    name = _codec_name(codec)
+    counts["codecs"][name] = counts["codecs"].get(name, 0) + 1
+
+
+def _write_conditions(path, rows):
+    """Write ``MINI_CORPUS.conditions.tsv`` (header, then ``rows``), atomically."""
+    with open_atomic(path, newline="\n") as f:
+        for row in (CONDITIONS_HEADER, *rows):
+            f.write("\t".join(row) + "\n")
 
 
 def _options(seed, sizes, sample_rate):
@@ -277,7 +349,7 @@ def _clear(root):
     for path in _generated_paths(root):
         if os.path.isdir(path):
             shutil.rmtree(path)
-    for name in (STAMP_NAME, PARTIAL_NAME):
+    for name in (STAMP_NAME, PARTIAL_NAME, CONDITIONS_NAME):
         if os.path.exists(os.path.join(root, name)):
             os.remove(os.path.join(root, name))
 

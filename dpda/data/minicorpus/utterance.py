@@ -1,8 +1,11 @@
-"""One utterance of the corpus: plan, render or attack, noise floor, channel, int16.
+"""One corpus utterance: plan, render or attack, noise floor, channel, codec, int16.
 
 The post-processing (noise floor, DC removal, peak level, quantisation) and
 the duration are drawn from the same distributions for both classes, so
-that none of them is a shortcut.
+that none of them is a shortcut. The codec, when the layout gives the
+utterance one, comes after the channel effects and before the peak level
+and the quantisation (as a file decoded from a lossy stream and saved as
+PCM), and draws nothing from the utterance's random streams.
 
 Authors
  * dpda contributors 2026
@@ -11,7 +14,7 @@ Authors
 import numpy as np
 
 from dpda.data.minicorpus.attacks import apply_attack
-from dpda.data.minicorpus.channels import apply_channel_effects
+from dpda.data.minicorpus.channels import apply_channel_effects, apply_codec
 from dpda.data.minicorpus.speech import plan_utterance, render_speech
 
 DURATION_RANGE = (1.0, 3.5)  # seconds, uniform, same for both classes
@@ -38,10 +41,15 @@ def _to_pcm16(x, rng):
 def _synthesise(job, seed, sample_rate):
     """Render one utterance of the corpus to int16 samples.
 
-    ``job`` is ``(stream, index, speaker, label, attack_id, channel_profile)``;
-    the random streams depend on ``(seed, stream, index)`` only.
+    ``job`` is ``(stream, index, speaker, label, attack_id, channel_profile,
+    codec)``, ``codec`` being ``None`` or ``(codec name, kbit/s)``; the
+    random streams depend on ``(seed, stream, index)`` only, and the codec
+    draws from none of them: the same job without its codec gives the file
+    the codec was applied to.
+
+    Returns ``(int16 samples, names of the channel effects applied)``.
     """
-    stream, index, speaker, label, attack_id, profile = job
+    stream, index, speaker, label, attack_id, profile, codec = job
     plan_rng, attack_rng, post_rng = (
         np.random.default_rng([seed, stream, index, k]) for k in range(3)
     )
@@ -57,4 +65,6 @@ def _synthesise(job, seed, sample_rate):
     effects = ()
     if profile is not None:
         x, effects = apply_channel_effects(x, post_rng, sample_rate, profile)
+    if codec is not None:
+        x = apply_codec(x, *codec, sample_rate=sample_rate)
     return _to_pcm16(x, post_rng), effects

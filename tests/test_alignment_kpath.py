@@ -1,0 +1,792 @@
+"""K >= 2 gradient paths: every aligner against an independent flat computation.
+
+Each path's gradient list (mixed shapes, some parameters ``None`` in some
+paths, float32 or float64) is flattened into one float64 row of ``J``
+(``[K, n]``, ``None`` = zeros) and the expected update is computed on ``J``
+directly: by the papers' algorithms (PCGrad, GradVac), by generic solvers
+(scipy's SLSQP for CAGrad, quadprog for the MGDA min-norm point) or by
+torchjd's own aggregators applied to ``J`` (UPGrad, DualProj, IMTL-G,
+Aligned-MTL). Nothing here calls the module's ``path_gram``,
+``min_norm_weights``, ``cagrad_weights`` or ``combine_weighted`` to build an
+expected value.
+"""
+
+import io
+import math
+
+import numpy as np
+import pytest
+import quadprog
+import torch
+import torchjd.aggregation as tja
+from scipy.optimize import minimize
+
+from dpda.alignment import ALIGNERS, get_aligner, path_gram
+
+SHAPES = [(3, 4), (5,), (2, 3, 2), (1,), (7,), (2,)]
+SIZES = [math.prod(s) for s in SHAPES]
+N = sum(SIZES)
+# (path, parameter) pairs left None: parameter 5 in every path, 4 in the first
+# path (the combined tensor is then a new one), 3 in the second, 1 in the third.
+NONE_ALL = 5
+NONE_AT = {(0, 4), (1, 3), (2, 1)}
+
+# Tolerances: the combined update (relative to the size of its terms) and the
+# weights. float32 gradients: the aligners accumulate the Gram matrix's dot
+# products in float32, so the weights carry float32 rounding too.
+UPDATE_TOL = {torch.float32: 1e-5, torch.float64: 1e-9}
+WEIGHT_TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+DTYPES = [torch.float32, torch.float64]
+DTYPE_IDS = ["f32", "f64"]
+
+TORCHJD = {
+    "upgrad": tja.UPGrad,
+    "dualproj": tja.DualProj,
+    "imtlg": tja.IMTLG,
+    "alignedmtl": tja.AlignedMTL,
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def to_paths(J, dtype=torch.float32, nones=True):
+    """Split the rows of ``J`` into per-parameter gradient lists (with Nones)."""
+    paths = []
+    for k, row in enumerate(np.asarray(J)):
+        grads, start = [], 0
+        for m, (shape, size) in enumerate(zip(SHAPES, SIZES)):
+            chunk = row[start : start + size]
+            start += size
+            if nones and (m == NONE_ALL or (k, m) in NONE_AT):
+                grads.append(None)
+            else:
+                grads.append(torch.tensor(chunk.reshape(shape), dtype=dtype))
+        paths.append(grads)
+    return paths
+
+
+def flat(grads):
+    """One float64 vector of a gradient list (``None`` = zeros)."""
+    return np.concatenate(
+        [
+            np.zeros(size) if g is None else g.detach().double().numpy().ravel()
+            for g, size in zip(grads, SIZES)
+        ]
+    )
+
+
+def stack(paths):
+    """``J``: the flattened paths, float64 ``[K, n]``."""
+    return np.stack([flat(g) for g in paths])
+
+
+def clone(paths):
+    return [[None if g is None else g.clone() for g in grads] for grads in paths]
+
+
+def make_paths(rng, k_paths, dtype=torch.float32, conflict=True, nones=True):
+    """Random paths (conflicting with the first one if ``conflict``) and their J."""
+    J = rng.normal(size=(k_paths, N))
+    if conflict:
+        for k in range(1, k_paths):
+            J[k] -= (0.4 + 1.2 * rng.random()) * J[0]
+    paths = to_paths(J, dtype, nones)
+    return paths, stack(paths)
+
+
+def run(aligner, paths):
+    """Combine copies of ``paths``; return the flat update."""
+    return flat(aligner.combine(*clone(paths)))
+
+
+def assert_update(out, ref, J, weights, dtype, msg=""):
+    """Compare flat updates, to a tolerance relative to the weighted terms."""
+    scale = float(np.max(np.abs(np.asarray(weights))[:, None] * np.abs(J)))
+    tol = UPDATE_TOL[dtype]
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * scale, err_msg=msg)
+
+
+def assert_weights(aligner, ref_weights, dtype, msg=""):
+    np.testing.assert_allclose(
+        aligner.last_stats["weights"],
+        ref_weights,
+        rtol=WEIGHT_TOL[dtype],
+        atol=WEIGHT_TOL[dtype] * max(1.0, float(np.abs(ref_weights).max())),
+        err_msg=msg,
+    )
+
+
+def assert_gram(aligner, J, dtype):
+    G = J @ J.T
+    np.testing.assert_allclose(
+        aligner.last_stats["gram"],
+        G,
+        rtol=0,
+        atol=WEIGHT_TOL[dtype] * np.abs(G).max(),
+    )
+
+
+def draw_order(k_paths, i, generator):
+    """The other paths than ``i``, in the order of one ``randperm`` draw."""
+    others = [j for j in range(k_paths) if j != i]
+    return [others[p] for p in torch.randperm(k_paths - 1, generator=generator)]
+
+
+# ------------------------------------------------------------- references
+
+
+def ref_pcgrad(J, orders):
+    """PCGrad, Algorithm 1 of Yu et al. (projections on the original g_j), averaged."""
+    k_paths = len(J)
+    P, C = J.copy(), np.eye(k_paths)
+    for i in range(k_paths):
+        for j in orders[i]:
+            dot = P[i] @ J[j]
+            if dot < 0:
+                P[i] -= dot / (J[j] @ J[j]) * J[j]
+                C[i, j] -= dot / (J[j] @ J[j])
+    return P.mean(0), C.mean(0)
+
+
+def ref_gradvac(J, targets, generator, beta, ema):
+    """GradVac (LibMTL order of operations), averaged; ``targets`` updated in place.
+
+    A pair with a zero gradient (a whole block ``None``) has no cosine and is
+    skipped, its target left as it is.
+    """
+    k_paths = len(J)
+    P, C = J.copy(), np.eye(k_paths)
+    for i in range(k_paths):
+        for j in draw_order(k_paths, i, generator):
+            n_i, n_j = np.linalg.norm(P[i]), np.linalg.norm(J[j])
+            if n_i == 0 or n_j == 0:
+                continue
+            rho = P[i] @ J[j] / (n_i * n_j)
+            t = targets[i][j]
+            if rho < t:
+                w = (
+                    n_i
+                    * (t * np.sqrt(1 - rho**2) - rho * np.sqrt(1 - t**2))
+                    / (n_j * np.sqrt(1 - t**2))
+                )
+                P[i] += w * J[j]
+                C[i, j] += w
+            if ema == "always" or rho > 0:
+                targets[i][j] = (1 - beta) * t + beta * rho
+    return P.mean(0), C.mean(0)
+
+
+def cagrad_objective(J, c):
+    """CAGrad's dual ``F(w) = g_w . g0 + c |g0| |g_w|`` (``= w.(G b) + c' sqrt(w^T G w)``).
+
+    Evaluated on the vectors, not on ``G``: near ``g_w = 0`` the quadratic
+    form's rounding would let ``F`` dip below its true minimum.
+    """
+    g0 = J.mean(0)
+    c_prime = c * np.linalg.norm(g0)
+    return (lambda w: (w @ J) @ g0 + c_prime * np.linalg.norm(w @ J)), c_prime
+
+
+def ref_cagrad(J, c, seed=0):
+    """CAGrad's dual on the simplex by SLSQP (several starts): ``(w, F(w), c')``."""
+    k_paths = len(J)
+    Js = J / np.sqrt(np.trace(J @ J.T) / k_paths)  # the same w, F scaled
+    fun, c_prime = cagrad_objective(Js, c)
+    g0 = Js.mean(0)
+
+    def jac(w):
+        gw = w @ Js
+        return Js @ g0 + c_prime * (Js @ gw) / max(np.linalg.norm(gw), 1e-300)
+
+    rng = np.random.default_rng(seed)
+    starts = [np.full(k_paths, 1.0 / k_paths)]
+    starts += list(0.9 * np.eye(k_paths) + 0.1 / k_paths)
+    starts += list(rng.dirichlet(np.ones(k_paths), 3))
+    best = None
+    for x0 in starts:
+        res = minimize(
+            fun,
+            x0,
+            jac=jac,
+            method="SLSQP",
+            bounds=[(0.0, 1.0)] * k_paths,
+            constraints=[
+                {
+                    "type": "eq",
+                    "fun": lambda w: w.sum() - 1.0,
+                    "jac": lambda w: np.ones_like(w),
+                }
+            ],
+            options={"ftol": 1e-16, "maxiter": 1000},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    w = np.clip(best.x, 0.0, None)
+    w /= w.sum()
+    objective, c_prime = cagrad_objective(J, c)
+    return w, objective(w), c_prime
+
+
+def ref_min_norm(J, ridge=1e-12):
+    """The min-norm point of the convex hull of the rows of J, by quadprog."""
+    G = J @ J.T
+    k_paths = len(G)
+    Gs = G / (np.trace(G) / k_paths) + ridge * np.eye(k_paths)
+    C = np.hstack([np.ones((k_paths, 1)), np.eye(k_paths)])
+    b = np.concatenate([[1.0], np.zeros(k_paths)])
+    w = quadprog.solve_qp(Gs, np.zeros(k_paths), C, b, meq=1)[0]
+    return np.clip(w, 0.0, None) / np.clip(w, 0.0, None).sum()
+
+
+# ------------------------------------------------------------ none / sum
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_mean_and_sum_match_flat_reference(k_paths, dtype):
+    rng = np.random.default_rng(10 + k_paths)
+    paths, J = make_paths(rng, k_paths, dtype)
+    for name, ref, w in (
+        ("none", J.mean(0), np.full(k_paths, 1.0 / k_paths)),
+        ("sum", J.sum(0), np.ones(k_paths)),
+    ):
+        aligner = get_aligner(name)
+        out = run(aligner, paths)
+        assert_update(out, ref, J, w, dtype, name)
+        assert_weights(aligner, w, dtype, name)
+        assert_gram(aligner, J, dtype)
+    assert sum(get_aligner("none").weights(torch.eye(k_paths).double())) == (
+        pytest.approx(1.0, abs=1e-15)
+    )
+
+
+# ----------------------------------------------------------------- pcgrad
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_pcgrad_matches_algorithm_1_with_the_recorded_orders(k_paths, dtype):
+    rng = np.random.default_rng(20 + k_paths)
+    aligner = get_aligner("pcgrad", seed=5)
+    mine = torch.Generator().manual_seed(5)
+    seen = set()
+    for step in range(5):
+        paths, J = make_paths(rng, k_paths, dtype)
+        out = run(aligner, paths)
+        orders = aligner.last_orders
+        assert len(orders) == k_paths
+        for i, order in enumerate(orders):
+            assert sorted(order) == [j for j in range(k_paths) if j != i]
+        # The documented draws: one randperm per path from a generator seeded alike.
+        assert orders == [draw_order(k_paths, i, mine) for i in range(k_paths)]
+        seen.add(str(orders))
+        ref, w = ref_pcgrad(J, orders)
+        assert_update(out, ref, J, w, dtype, f"step {step}")
+        assert_weights(aligner, w, dtype, f"step {step}")
+        assert_gram(aligner, J, dtype)
+    assert len(seen) > 1, "the orders never change"
+
+
+def test_pcgrad_same_seed_same_orders_other_seed_other_orders():
+    rng = np.random.default_rng(23)
+    steps = [make_paths(rng, 4)[0] for _ in range(4)]
+    a, b, c = (get_aligner("pcgrad", seed=s) for s in (11, 11, 12))
+    orders = {id(x): [] for x in (a, b, c)}
+    for paths in steps:
+        outs = [run(x, paths) for x in (a, b, c)]
+        for x in (a, b, c):
+            orders[id(x)].append(x.last_orders)
+        np.testing.assert_array_equal(outs[0], outs[1])
+    assert orders[id(a)] == orders[id(b)]
+    assert orders[id(a)] != orders[id(c)]
+
+
+def test_pcgrad_state_dict_round_trip_restores_the_order_generator():
+    rng = np.random.default_rng(24)
+    steps = [make_paths(rng, 4)[0] for _ in range(5)]
+    original = get_aligner("pcgrad", seed=3)
+    run(original, steps[0])
+    run(original, steps[1])
+    buffer = io.BytesIO()
+    torch.save(original.state_dict(), buffer)  # as in a checkpoint
+    buffer.seek(0)
+    restored = get_aligner("pcgrad", seed=12345)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    for paths in steps[2:]:
+        out_a, out_b = run(original, paths), run(restored, paths)
+        assert restored.last_orders == original.last_orders
+        np.testing.assert_array_equal(out_a, out_b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_pcgrad_two_paths_draws_nothing_and_is_the_closed_form(dtype):
+    rng = np.random.default_rng(25)
+    aligner = get_aligner("pcgrad", seed=0)
+    for _ in range(4):
+        paths, J = make_paths(rng, 2, dtype)
+        state = aligner.generator.get_state().clone()
+        out = run(aligner, paths)
+        assert torch.equal(aligner.generator.get_state(), state)
+        g1, g2 = J
+        dot = g1 @ g2
+        assert dot < 0
+        w = np.array([0.5 * (1 - dot / (g1 @ g1)), 0.5 * (1 - dot / (g2 @ g2))])
+        ref = ((g1 - dot / (g2 @ g2) * g2) + (g2 - dot / (g1 @ g1) * g1)) / 2
+        assert_update(out, ref, J, w, dtype)
+        assert_weights(aligner, w, dtype)
+
+
+def test_pcgrad_k3_can_conflict_more_than_the_mean():
+    """Not a bug: Algorithm 1 with K > 2 has no such guarantee (K = 2 has)."""
+    J = np.array([[3.0, 3.0], [-2.0, -3.0], [-3.0, 2.0]])
+    worse = 0
+    for seed in range(12):
+        aligner = get_aligner("pcgrad", seed=seed)
+        w = aligner.weights(torch.tensor(J @ J.T))
+        ref, ref_w = ref_pcgrad(J, aligner.last_orders)
+        np.testing.assert_allclose(w.numpy(), ref_w, rtol=1e-12, atol=1e-12)
+        worse += (J @ ref).min() < min(0.0, (J @ J.mean(0)).min()) - 1e-9
+    assert worse > 0
+
+
+# ---------------------------------------------------------------- gradvac
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("ema,rho_init", [("positive", 0.0), ("always", 0.1)])
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_gradvac_k_paths_sequence_matches_libmtl(k_paths, ema, rho_init, dtype):
+    rng = np.random.default_rng(30 + k_paths)
+    beta, seed = 0.5, 7
+    aligner = get_aligner(
+        "gradvac", beta=beta, ema_update=ema, rho_init=rho_init, seed=seed
+    )
+    generator = torch.Generator().manual_seed(seed)
+    targets = [[rho_init] * k_paths for _ in range(k_paths)]
+    for step in range(7):
+        # Conflicting steps and aligned ones, so that targets rise and fall.
+        paths, J = make_paths(rng, k_paths, dtype, conflict=step % 3 != 2)
+        out = run(aligner, paths)
+        ref, w = ref_gradvac(J, targets, generator, beta, ema)
+        assert_update(out, ref, J, w, dtype, f"step {step}")
+        assert_weights(aligner, w, dtype, f"step {step}")
+        assert_gram(aligner, J, dtype)
+    off = ~np.eye(k_paths, dtype=bool)
+    got = np.array(aligner.rho_target)
+    assert got.shape == (k_paths, k_paths)
+    np.testing.assert_allclose(
+        got[off], np.array(targets)[off], atol=10 * WEIGHT_TOL[dtype]
+    )
+    assert np.any(got[off] != rho_init)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("ema", ["positive", "always"])
+def test_gradvac_parameter_blocks_k3_match_per_block_reference(ema, dtype):
+    rng = np.random.default_rng(35)
+    k_paths, beta, seed = 3, 0.3, 9
+    aligner = get_aligner(
+        "gradvac", beta=beta, ema_update=ema, blocks="parameter", seed=seed
+    )
+    generator = torch.Generator().manual_seed(seed)
+    targets = [[[0.0] * k_paths for _ in range(k_paths)] for _ in SHAPES]
+    bounds = np.cumsum([0, *SIZES])
+    for step in range(5):
+        paths, J = make_paths(rng, k_paths, dtype, conflict=step != 3)
+        out = aligner.combine(*clone(paths))
+        assert out[NONE_ALL] is None
+        ref = np.zeros(N)
+        for m in range(len(SHAPES)):  # block by block, K draws each
+            block = J[:, bounds[m] : bounds[m + 1]]
+            ref[bounds[m] : bounds[m + 1]], w = ref_gradvac(
+                block, targets[m], generator, beta, ema
+            )
+            got = flat(out)[bounds[m] : bounds[m + 1]]
+            want = ref[bounds[m] : bounds[m + 1]]
+            if dtype == torch.float32 and SIZES[m] == 1:
+                # A one-element block: every cosine is +-1 exactly, but the
+                # float32 dot products give 1 - 1e-7 and sqrt(1 - rho^2)
+                # magnifies that (see test_gradvac_scalar_block_float32_cosine).
+                scale = np.abs(block).max() * np.abs(w).max()
+                np.testing.assert_allclose(got, want, atol=1e-3 * scale)
+            else:
+                assert_update(got, want, block, w, dtype, f"step {step} block {m}")
+        assert_gram(aligner, J, dtype)
+    off = ~np.eye(k_paths, dtype=bool)
+    got = np.array(aligner.rho_target)
+    assert got.shape == (len(SHAPES), k_paths, k_paths)
+    np.testing.assert_allclose(
+        got[:, off], np.array(targets)[:, off], atol=10 * WEIGHT_TOL[dtype]
+    )
+
+
+def test_gradvac_scalar_block_float32_cosine():
+    """Opposite one-element gradients: g1' = g1 + |g1|/|g2| g2 = 0, and g2' = 0.
+
+    The dot products are taken in the gradients' dtype (documented in
+    path_gram): float32 gradients give a cosine within float32 rounding of
+    -1, and the update is zero to float32 precision; float64 ones exactly.
+    """
+    g1, g2 = -0.052519381046295166, 1.2034028768539429  # exact float32 values
+    for dtype, tol in ((torch.float32, 1e-6), (torch.float64, 1e-14)):
+        aligner = get_aligner("gradvac", rho_init=0.5)
+        out = aligner.combine(
+            [torch.tensor([g1], dtype=dtype)], [torch.tensor([g2], dtype=dtype)]
+        )
+        assert aligner.last_stats["cosine"] == pytest.approx(-1.0, abs=tol)
+        assert abs(out[0].item()) <= 1e3 * tol * abs(g2)
+
+
+def test_gradvac_k_paths_state_dict_round_trip():
+    rng = np.random.default_rng(36)
+    steps = [make_paths(rng, 4)[0] for _ in range(6)]
+    original = get_aligner("gradvac", beta=0.5, seed=4)
+    for paths in steps[:3]:
+        run(original, paths)
+    buffer = io.BytesIO()
+    torch.save(original.state_dict(), buffer)
+    buffer.seek(0)
+    restored = get_aligner("gradvac", beta=0.5, seed=99)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert restored.rho_target == original.rho_target
+    for paths in steps[3:]:
+        np.testing.assert_array_equal(run(original, paths), run(restored, paths))
+    assert restored.rho_target == original.rho_target
+
+
+# ----------------------------------------------------------------- cagrad
+
+
+def cagrad_cases(k_paths):
+    """Conflicting random paths, and a nearly opposite pair (optimum on a face)."""
+    rng = np.random.default_rng(40 + k_paths)
+    cases = [rng.normal(size=(k_paths, N)) for _ in range(4)]
+    for J in cases[:3]:
+        for k in range(1, k_paths):
+            J[k] -= (0.4 + 1.2 * rng.random()) * J[0]
+    cases[3][1] = -2.0 * cases[3][0] + 0.3 * cases[3][1]
+    return cases
+
+
+def check_cagrad(J0, c, dtype, seed, exact_direction=True, nones=True):
+    """The aligner's CAGrad on ``J0`` (as ``dtype`` paths) against SLSQP."""
+    k_paths = len(J0)
+    paths = to_paths(J0, dtype, nones)
+    J = stack(paths)
+    w_ref, f_ref, c_prime = ref_cagrad(J, c, seed=seed)
+    objective, _ = cagrad_objective(J, c)
+    aligner = get_aligner("cagrad", c=c)
+    out = run(aligner, paths)
+    weights = np.array(aligner.last_stats["weights"])
+    assert_update(out, weights @ J, J, weights, dtype)
+    # weights = (1/K + lam w) / (1 + c^2): recover the simplex point w.
+    lam_w = weights * (1 + c**2) - 1.0 / k_paths
+    rel = 1e-9 if dtype == torch.float64 else 1e-6
+    scale = abs(f_ref) + np.linalg.norm(J.mean(0)) ** 2
+    if lam_w.sum() > 1e-12:
+        w = lam_w / lam_w.sum()
+        assert w.min() >= -1e-12
+        # Never worse than SLSQP (relative to the objective's scale, |g0|^2).
+        assert objective(w) <= f_ref + rel * scale, (objective(w), f_ref, w, w_ref)
+    else:  # lam = 0: the aligner found g_w = 0, F = 0; nothing does better
+        assert f_ref >= -rel * scale
+    if exact_direction:
+        gw = w_ref @ J
+        d_ref = (J.mean(0) + c_prime / np.linalg.norm(gw) * gw) / (1 + c**2)
+        np.testing.assert_allclose(out, d_ref, atol=1e-6 * np.abs(d_ref).max())
+    return J, out
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("c", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_cagrad_matches_slsqp(k_paths, c, dtype):
+    for case, J0 in enumerate(cagrad_cases(k_paths)):
+        J, _ = check_cagrad(J0, c, dtype, seed=case)
+        assert (J @ J.T)[0, 1:].min() < 0  # conflicts
+
+
+@pytest.mark.parametrize("c", [0.1, 0.5, 1.0])
+def test_cagrad_degenerate_paths_reach_the_slsqp_objective(c):
+    """Identical and opposite paths: singular faces, the optimum still found."""
+    g = np.random.default_rng(45).normal(size=(4, N))
+    h = -0.6 * g[0] + 0.5 * g[1]
+    for J0 in (
+        np.stack([g[0], g[0], h]),
+        np.stack([g[0], -g[0], h]),
+        np.stack([g[0], h, -3.0 * g[0], g[2]]),
+    ):
+        for dtype in DTYPES:
+            check_cagrad(J0, c, dtype, 0, exact_direction=False, nones=False)
+    # g0, -g0 and g1 orthogonal to g0: F(w) >= 0 = F(min-norm point), g_w = 0,
+    # and the update is the mean gradient alone, (g1 / 3) / (1 + c^2).
+    g1 = g[1] - g[1] @ g[0] / (g[0] @ g[0]) * g[0]
+    for dtype in DTYPES:
+        J, out = check_cagrad(
+            np.stack([g[0], -g[0], g1]), c, dtype, 0, exact_direction=False, nones=False
+        )
+        ref = J.mean(0) / (1 + c**2)
+        np.testing.assert_allclose(out, ref, atol=UPDATE_TOL[dtype] * np.abs(J).max())
+
+
+@pytest.mark.parametrize("rescale", [0, 1, 2])
+def test_cagrad_rescale(rescale):
+    c = 0.5
+    divisor = {0: 1.0, 1: 1.0 + c**2, 2: 1.0 + c}[rescale]
+    for k_paths in (3, 4):
+        J0 = cagrad_cases(k_paths)[0]
+        paths = to_paths(J0, torch.float64)
+        J = stack(paths)
+        w_ref, _, c_prime = ref_cagrad(J, c)
+        gw = w_ref @ J
+        d_ref = (J.mean(0) + c_prime / np.linalg.norm(gw) * gw) / divisor
+        out = run(get_aligner("cagrad", c=c, rescale=rescale), paths)
+        np.testing.assert_allclose(out, d_ref, atol=1e-6 * np.abs(d_ref).max())
+
+
+# ------------------------------------------------------------------- mgda
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_mgda_matches_quadprog(k_paths, dtype):
+    rng = np.random.default_rng(50 + k_paths)
+    for case in range(4):
+        paths, J = make_paths(rng, k_paths, dtype, conflict=case != 3)
+        w_ref = ref_min_norm(J)
+        aligner = get_aligner("mgda")
+        out = run(aligner, paths)
+        assert_update(out, w_ref @ J, J, w_ref, dtype, f"case {case}")
+        if dtype == torch.float64:
+            np.testing.assert_allclose(
+                aligner.last_stats["weights"], w_ref, atol=1e-8, err_msg=f"case {case}"
+            )
+
+
+def degenerate_cases():
+    rng = np.random.default_rng(55)
+    g = rng.normal(size=(4, N))
+    h = -0.6 * g[0] + 0.5 * g[1]  # conflicts with g[0]
+    return {
+        "identical_pair": np.stack([g[0], g[0], h]),
+        "opposite_pair": np.stack([g[0], g[2], -g[0], g[3]]),
+        "identical_and_opposite": np.stack([g[0], g[0], -g[0]]),
+        "opposite_scaled": np.stack([g[0], h, -3.0 * g[0]]),
+    }
+
+
+@pytest.mark.parametrize("case", list(degenerate_cases()))
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_mgda_degenerate_cases(case, dtype):
+    paths = to_paths(degenerate_cases()[case], dtype, nones=False)
+    J = stack(paths)
+    w_ref = ref_min_norm(J)
+    d_ref = w_ref @ J
+    aligner = get_aligner("mgda")
+    out = run(aligner, paths)
+    w = np.array(aligner.last_stats["weights"])
+    assert w.min() >= 0 and w.sum() == pytest.approx(1.0, abs=1e-12)
+    scale = np.abs(J).max()
+    # The weights need not be unique here; the min-norm point is.
+    np.testing.assert_allclose(out, d_ref, atol=max(1e-8, UPDATE_TOL[dtype]) * scale)
+    assert np.linalg.norm(w @ J) <= np.linalg.norm(d_ref) + 1e-8 * scale
+    if case != "identical_pair":  # 0 lies in the hull
+        assert np.abs(out).max() <= max(1e-8, UPDATE_TOL[dtype]) * scale
+
+
+# ---------------------------------------------------------------- torchjd
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("k_paths", [2, 3, 4])
+@pytest.mark.parametrize("name", sorted(TORCHJD))
+def test_torchjd_methods_match_torchjd_aggregators(name, k_paths, dtype):
+    rng = np.random.default_rng(60 + k_paths)
+    for case in range(3):
+        paths, J = make_paths(rng, k_paths, dtype, conflict=case != 2)
+        aligner = get_aligner(name)
+        out = run(aligner, paths)
+        ref = TORCHJD[name]()(torch.tensor(J)).numpy()
+        w = getattr(tja, f"{TORCHJD[name].__name__}Weighting")()(torch.tensor(J @ J.T))
+        assert_update(out, ref, J, w.numpy(), dtype, f"case {case}")
+        assert_weights(aligner, w.numpy(), dtype, f"case {case}")
+
+
+# ------------------------------------------------------------ two paths
+
+
+def two_path_grams():
+    rng = np.random.default_rng(70)
+    out = []
+    for case in range(6):
+        J = rng.normal(size=(2, 9))
+        if case % 2:
+            J[1] = -(0.3 + case / 4) * J[0] + 0.5 * J[1]
+        out.append(J @ J.T)
+    out.append(np.array([[1.0, -1.0], [-1.0, 1.0]]))  # opposite
+    out.append(np.array([[1.0, 0.0], [0.0, 4.0]]))  # orthogonal
+    out.append(np.array([[2.0, 2.0], [2.0, 2.0]]))  # identical
+    out.append(np.array([[1.0, 3.0], [3.0, 9.0]]))  # g2 = 3 g1
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(ALIGNERS))
+def test_two_path_weights_equal_closed_form_coefficients(name):
+    kwargs = {"seed": 0} if name in ("pcgrad", "gradvac") else {}
+    for case, G in enumerate(two_path_grams()):
+        for c in (0.1, 0.5, 1.0) if name == "cagrad" else (None,):
+            kw = dict(kwargs, c=c) if c is not None else kwargs
+            via_weights = get_aligner(name, **kw).weights(torch.tensor(G)).tolist()
+            closed = get_aligner(name, **kw).coefficients(G[0, 0], G[0, 1], G[1, 1])
+            if np.linalg.matrix_rank(G) < 2:
+                # g1 = g2 (or zero): only a + b matters and is unique.
+                via_weights, closed = [sum(via_weights)], [sum(closed)]
+            np.testing.assert_allclose(
+                via_weights, closed, rtol=1e-9, atol=1e-9, err_msg=f"{case} {c}"
+            )
+
+
+def test_two_path_gradvac_weights_and_coefficients_move_the_same_targets():
+    for case, G in enumerate(two_path_grams()[:6]):
+        by_weights, closed = get_aligner("gradvac"), get_aligner("gradvac")
+        for _ in range(3):
+            by_weights.weights(torch.tensor(G))
+            closed.coefficients(G[0, 0], G[0, 1], G[1, 1])
+        targets = np.array(by_weights.rho_target)
+        assert targets[0, 1] == pytest.approx(closed.rho_target, abs=1e-12), case
+        assert targets[1, 0] == pytest.approx(closed.rho_target, abs=1e-12), case
+
+
+# ----------------------------------------------------------- properties
+
+
+def property_cases(n_seeds=60):
+    for seed in range(n_seeds):
+        rng = np.random.default_rng(1000 + seed)
+        k_paths = 2 + seed % 3
+        J = rng.normal(size=(k_paths, 6))
+        for k in range(1, k_paths):
+            J[k] -= 1.5 * rng.random() * J[0]
+        yield seed, J
+
+
+def test_updates_never_conflict_more_than_the_mean():
+    for seed, J in property_cases():
+        k_paths = len(J)
+        G = J @ J.T
+        mean_worst = (J @ J.mean(0)).min()
+        norms = np.linalg.norm(J, axis=1)
+        names = ["upgrad", "mgda", "cagrad"] + (["pcgrad"] if k_paths == 2 else [])
+        for name in names:
+            kw = {"seed": seed} if name == "pcgrad" else {}
+            paths = [[torch.tensor(row)] for row in J]
+            d = get_aligner(name, **kw).combine(*paths)[0].numpy()
+            dots = J @ d
+            if name == "cagrad":
+                # max_d min_k g_k.d over the ball around g0 contains d = g0.
+                bound = min(0.0, mean_worst) - 1e-9 * np.trace(G)
+                assert dots.min() >= bound, (seed, name)
+            else:
+                # Dual cone (UPGrad), min-norm point (MGDA), PCGrad with K = 2.
+                bound = -1e-9 * np.linalg.norm(d) * norms
+                assert np.all(dots >= bound), (seed, name, dots)
+
+
+def test_sum_is_k_times_mean_and_mean_weights_sum_to_one():
+    for _, J in property_cases(30):
+        paths = to_paths(np.pad(J, ((0, 0), (0, N - J.shape[1]))), torch.float64)
+        mean = get_aligner("none")
+        total = get_aligner("sum")
+        out_mean, out_sum = run(mean, paths), run(total, paths)
+        np.testing.assert_allclose(out_sum, len(J) * out_mean, rtol=1e-12, atol=1e-12)
+        assert sum(mean.last_stats["weights"]) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name,k_paths",
+    [
+        (name, k)
+        for name in ["none", "sum", "pcgrad", "cagrad", "upgrad"]
+        for k in (2, 3, 4)
+    ]
+    + [("mgda", k) for k in (2, 3, 4)],
+)
+def test_scale_invariance_under_a_loss_scale(name, k_paths):
+    """A GradScaler multiplies every path by s: the update scales by s."""
+    s = 1024.0
+    kw = {"seed": 1} if name == "pcgrad" else {}
+    for seed in range(3):
+        rng = np.random.default_rng(80 + 10 * k_paths + seed)
+        paths, J = make_paths(rng, k_paths, torch.float32)
+        scaled = [[None if g is None else g * s for g in grads] for grads in paths]
+        plain = run(get_aligner(name, **kw), paths)
+        big = run(get_aligner(name, **kw), scaled)
+        np.testing.assert_allclose(
+            big / s, plain, rtol=1e-5, atol=1e-6 * np.abs(J).max(), err_msg=name
+        )
+
+
+@pytest.mark.parametrize("k_paths", [3, 4])
+def test_mgda_weights_do_not_depend_on_the_gradient_scale(k_paths):
+    """Orthonormal gradients: the min-norm point is the mean, at any scale.
+
+    65536 = 2**16 is torch.amp.GradScaler's initial scale; 1e-7 a small gradient.
+    """
+    basis = np.eye(k_paths, N)
+    for scale in (1e-7, 1.0, 65536.0, 1e7):
+        paths = to_paths(basis * scale, torch.float32, nones=False)
+        aligner = get_aligner("mgda")
+        run(aligner, paths)
+        np.testing.assert_allclose(
+            aligner.last_stats["weights"],
+            np.full(k_paths, 1.0 / k_paths),
+            atol=1e-6,
+            err_msg=f"scale {scale}",
+        )
+
+
+# ------------------------------------------------------ in place, errors
+
+
+@pytest.mark.parametrize("name", sorted(ALIGNERS))
+@pytest.mark.parametrize("k_paths", [2, 3])
+def test_combine_is_in_place_into_the_first_path(name, k_paths):
+    rng = np.random.default_rng(90)
+    paths, J = make_paths(rng, k_paths, torch.float32)
+    first = list(paths[0])
+    others = clone(paths[1:])
+    other_ids = [[id(g) for g in grads] for grads in paths[1:]]
+    aligner = get_aligner(name)
+    out = aligner.combine(*paths)
+    assert len(out) == len(SHAPES)
+    for m, (g, o) in enumerate(zip(first, out)):
+        if g is not None:
+            assert o is g, (name, m)
+        elif m == NONE_ALL:
+            assert o is None
+        else:
+            assert o is not None and o.shape == SHAPES[m]
+            assert all(o is not grads[m] for grads in paths[1:])
+        if o is not None:
+            assert o.dtype == torch.float32
+    for grads, ref, ids in zip(paths[1:], others, other_ids):
+        assert [id(g) for g in grads] == ids
+        for g, r in zip(grads, ref):
+            assert (g is None and r is None) or torch.equal(g, r)
+    weights = np.array(aligner.last_stats["weights"])
+    if np.isfinite(weights).all():
+        assert_update(flat(out), weights @ J, J, weights, torch.float32, name)
+    assert_gram(aligner, J, torch.float32)
+
+
+def test_path_gram_rejects_lists_of_different_lengths():
+    rng = np.random.default_rng(91)
+    paths, _ = make_paths(rng, 3)
+    short = paths[2][:-1]
+    with pytest.raises(ValueError, match=r"path 0 has 6, path 2 has 5"):
+        path_gram([paths[0], paths[1], short])
+    with pytest.raises(ValueError, match=r"path 0 has 6, path 1 has 5"):
+        path_gram([paths[0], short])
+    with pytest.raises(ValueError, match=r"path 0 has 6, path 3 has 5"):
+        get_aligner("mgda").combine(paths[0], paths[1], paths[2], short)
