@@ -367,3 +367,30 @@ def test_codec_views_do_not_depend_on_workers_order_or_global_rng():
     codec.epoch = 2
     third = views(0, shuffle=False)
     assert any(not torch.equal(first[u], third[u]) for u in first)
+
+
+@pytest.mark.parametrize("mode", ["split", "joint"])
+def test_three_paths_keep_two_gradient_buffers_besides_grad(tmp_path, mode):
+    """K paths hold K - 1 gradient stores besides ``.grad``, distinct tensors,
+    and hand them over at the optimizer step."""
+    model = make_model(seed=15)
+    brain = make_brain3(model, tmp_path, aligner="pcgrad", mode=mode)
+    n_params = sum(p.numel() for p in model.parameters())
+    seen = {}
+    step = brain.optimizers_step
+
+    def counting_step():
+        stores = [g for store in brain.path_grads for g in store if g is not None]
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        seen["store_elements"] = sum(g.numel() for g in stores)
+        seen["grad_elements"] = sum(g.numel() for g in grads)
+        seen["distinct"] = len({g.data_ptr() for g in stores + grads})
+        seen["tensors"] = len(stores) + len(grads)
+        step()
+
+    brain.optimizers_step = counting_step
+    run_steps(brain, [make_batch(1)])
+    assert seen["store_elements"] == 2 * n_params
+    assert seen["grad_elements"] == n_params
+    assert seen["distinct"] == seen["tensors"]  # no shared or aliased buffers
+    assert brain.path_grads is None  # handed over, freed with the step
