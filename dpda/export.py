@@ -21,11 +21,12 @@ import json
 import logging
 import math
 import os
+import pydoc
 import re
 
 import ruamel.yaml
 import torch
-from hyperpyyaml import resolve_references
+from hyperpyyaml import load_hyperpyyaml, resolve_references
 from hyperpyyaml.core import recursive_update
 
 from dpda.calibration import Calibration
@@ -90,8 +91,15 @@ def _load_tree(yaml_text, overrides=None):
     return tree
 
 
-def _closure(tree, roots, provided=(), run_folder_keys=()):
-    """Copy the top-level keys that ``roots`` need, following references."""
+def _closure(tree, roots, provided=(), run_folder_keys=(), evaluate=True):
+    """Copy the top-level keys that ``roots`` need, following references.
+
+    A key holding ``!apply:`` of a ``dpda`` function (e.g. the hub id or
+    the back end chosen by name) is replaced by what it gives: a plain value,
+    or the ``!new:`` definition the function declares
+    (``function.exported_definition``); any other code-running tag is
+    refused. ``evaluate=False`` keeps the tags (to evaluate them).
+    """
     run_folders = re.compile(
         "<(" + "|".join(re.escape(k) for k in run_folder_keys) + ")>"
     )
@@ -103,9 +111,13 @@ def _closure(tree, roots, provided=(), run_folder_keys=()):
         if key not in tree:
             raise ValueError(f"The hparams reference <{key}>, which is not defined")
         node = copy.deepcopy(tree[key])
+        if evaluate and _tag(node).startswith("!apply:dpda."):
+            kept[key] = _exported_apply(tree, key)
+            todo.extend(_referenced_keys(kept[key]))
+            continue
         for sub in _walk(node):
             tag = _tag(sub)
-            if tag.startswith(FORBIDDEN_TAGS):
+            if tag.startswith(FORBIDDEN_TAGS) and evaluate:
                 raise ValueError(
                     f"The model needs '{key}', which holds a {tag} tag: "
                     "override it with a plain value to export"
@@ -115,6 +127,43 @@ def _closure(tree, roots, provided=(), run_folder_keys=()):
         kept[key] = node
         todo.extend(_referenced_keys(node))
     return kept
+
+
+def _load_closure(tree, key, strip_tag=False):
+    """Build ``key`` and what it references (nothing else) with HyperPyYAML;
+    ``strip_tag`` loads its arguments instead of calling its function."""
+    sub = ruamel.yaml.comments.CommentedMap(_closure(tree, [key], evaluate=False))
+    if strip_tag:
+        node = sub[key]
+        sub[key] = (
+            ruamel.yaml.comments.CommentedMap(node)
+            if isinstance(node, dict)
+            else ruamel.yaml.comments.CommentedSeq(node)
+        )
+    return load_hyperpyyaml(_dump(sub))[key]
+
+
+def _exported_apply(tree, key):
+    """The exported form of a key holding ``!apply:<dpda function>``."""
+    name = _tag(tree[key])[len("!apply:") :]
+    function = pydoc.locate(name)
+    definition = getattr(function, "exported_definition", None)
+    if definition is not None:
+        arguments = _load_closure(tree, key, strip_tag=True)
+        if isinstance(arguments, dict):
+            path, kwargs = definition(**arguments)
+        else:
+            path, kwargs = definition(*arguments)
+        node = ruamel.yaml.comments.CommentedMap(kwargs)
+        node.yaml_set_ctag(ruamel.yaml.comments.Tag(suffix=f"!new:{path}"))
+        return node
+    value = _load_closure(tree, key)
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(
+            f"The model needs '{key}', which holds a !apply:{name} tag giving a "
+            f"{type(value).__name__}: override it with a plain value to export"
+        )
+    return value
 
 
 def _resolve_value(tree, key):

@@ -152,7 +152,7 @@ def test_paper_configs_run_xlsr_as_the_authors(hub_like_wav2vec2, tmp_path, name
     regularisation (fairseq xlsr2_300m.pt: raw waveform, mask=False, every
     dropout and LayerDrop 0.0) over the SSL folder's own files."""
     hparams = load_paper_hparams(name, hub_like_wav2vec2, tmp_path)
-    wav2vec2 = hparams["wav2vec2"]
+    wav2vec2 = hparams["ssl_model"]
     config = wav2vec2.model.config
     assert wav2vec2.normalize_wav is False
     assert config.apply_spec_augment is False

@@ -218,18 +218,30 @@ def make_tiny_wav2vec2(folder):
 
 
 @pytest.mark.parametrize(
-    "hparams, layer",
-    [("dpda_rawboost.yaml", "last"), ("dpda_rawboost_tcm.yaml", "weighted")],
+    "hparams, overrides",
+    [
+        ("dpda_rawboost.yaml", []),
+        # Another family and a learnt mix of layers, Conformer-TCM back end.
+        ("dpda_rawboost_tcm.yaml", ["--ssl=hubert_large", "--ssl_layer=weighted"]),
+        # WavLM with the SLS back end (every hidden layer) in the paper file.
+        ("dpda_rawboost.yaml", ["--ssl=wavlm_large", "--backend=sls"]),
+    ],
+    ids=["xlsr_aasist", "hubert_tcm_weighted", "wavlm_sls"],
 )
-def test_paper_dpda_config_with_a_tiny_wav2vec2(tiny_corpus, tmp_path, hparams, layer):
-    """The paper configs (XLS-R + AASIST / Conformer-TCM) through SpeechBrain's
-    HF wav2vec2 integration, with a tiny random wav2vec2 loaded offline."""
-    ssl = str(tmp_path / "tiny_wav2vec2")
-    make_tiny_wav2vec2(ssl)
+def test_paper_dpda_config_with_a_tiny_ssl_model(
+    tiny_corpus, tmp_path, hparams, overrides
+):
+    """The paper configs through SpeechBrain's HF integration, with a tiny
+    random model of the chosen family loaded offline: train, select,
+    evaluate, export."""
+    from dpda.models.ssl_families import save_random_ssl
+
+    family = ([o[6:] for o in overrides if o.startswith("--ssl=")] or ["xlsr_300m"])[0]
+    ssl = save_random_ssl(str(tmp_path / "tiny_ssl"), family, tiny=True)
     out = str(tmp_path / "paper")
     stdout = run_recipe(
         hparams,
-        f"--ssl_layer={layer}",
+        *overrides,
         f"--data_folder={tiny_corpus}/LA",
         f"--itw_folder={tiny_corpus}/release_in_the_wild",
         f"--output_folder={out}",
@@ -240,6 +252,8 @@ def test_paper_dpda_config_with_a_tiny_wav2vec2(tiny_corpus, tmp_path, hparams, 
         env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
     )
     check_outputs(out, stdout)
+    exported = open(os.path.join(out, "detector", "hyperparams.yaml")).read()
+    assert f"ssl: {family}" in exported
 
 
 def make_asvspoof5_release(corpus, root):

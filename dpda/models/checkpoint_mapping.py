@@ -22,6 +22,17 @@ feature extractor says ``do_normalize`` (the hub's XLS-R does), so the paper
 hparams pin ``normalize_wav: False`` (:class:`dpda.models.ssl.HFWav2Vec2`),
 and :func:`normalising_front_ends` finds a front end that would not.
 
+The back-end keys keep their names under ``backend.``. The SLS checkpoint
+(QiShanZhang/SLSforASVspoof-2021-DF) holds ``fc0.*``, ``first_bn.*``,
+``fc1.*``, ``fc3.*`` next to ``ssl_model.model.*``: they become
+``backend.fc0.weight`` ... for :class:`dpda.models.sls.SLS`, whose front
+end gives all the hidden states (its layer outputs are fairseq's
+``layer_results``). The Nes2Net-X checkpoints (Liu-Tianchi/Nes2Net_ASVspoof_ITW)
+nest the back end under ``Nested_Res2Net_TDNN.``: a back end with an
+``AUTHORS_PREFIX`` class attribute (:class:`dpda.models.nes2net.Nes2NetX`)
+has that prefix taken off first, so ``Nested_Res2Net_TDNN.bn.weight``
+becomes ``backend.bn.weight``.
+
 Released raw-waveform AASIST models (clovaai/aasist, the ASVspoof 5
 baseline) need no mapping: :class:`dpda.models.raw_aasist.RawAASIST` has
 their key names, and :func:`map_authors_state_dict` checks every key and
@@ -231,7 +242,10 @@ def map_authors_state_dict(
         Prefix of the fairseq model in the authors' keys.
     backend_prefix : str
         Prefix of the back end in our model; the authors' other keys are
-        prepended with it. A model without a wav2vec 2.0 front end (e.g.
+        prepended with it, after removing the back end's ``AUTHORS_PREFIX``
+        (a class attribute of ``model.backend``, e.g.
+        ``"Nested_Res2Net_TDNN."`` for Nes2Net-X) when they start with it.
+        A model without a wav2vec 2.0 front end (e.g.
         :class:`dpda.models.raw_aasist.RawAASIST`) takes the keys as they
         are: its names are the released ones.
 
@@ -268,6 +282,8 @@ def map_authors_state_dict(
     hf_prefix = _find_hf_prefix(target_keys)
     if hf_prefix is None:  # a whole released model: its own key names
         ssl_prefix, backend_prefix = None, ""
+    # Where the authors nest their back end one level down (Nes2Net-X).
+    authors_prefix = getattr(getattr(model, "backend", None), "AUTHORS_PREFIX", "")
     if state_dict and all(k.startswith("module.") for k in state_dict):
         state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
 
@@ -287,6 +303,8 @@ def map_authors_state_dict(
             if new_key not in target_keys and hf_key in _OPTIONAL_TARGETS:
                 report.dropped.append(key)
                 continue
+        elif authors_prefix and key.startswith(authors_prefix):
+            new_key = backend_prefix + key[len(authors_prefix) :]
         else:
             new_key = backend_prefix + key
         if new_key not in target_keys:

@@ -12,26 +12,46 @@ Authors
  * dpda contributors 2026
 """
 
+import os
+
 import torch
 import torch.nn.functional as F
 from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from torch import nn
 
 from dpda.models.pooling import masked_mean_std
+from dpda.models.ssl_families import (
+    TINY_SIZES,
+    get_family,
+    random_ssl_model,
+    save_random_ssl,
+)
 
 
 class HFWav2Vec2(Wav2Vec2):
     """SpeechBrain's wav2vec 2.0 wrapper with the input handling and the
-    regularisation set by the hparams instead of the hub's files.
+    regularisation set by the hparams instead of the hub's files, for any
+    SSL family of :mod:`dpda.models.ssl_families`.
 
-    SpeechBrain's ``Wav2Vec2`` normalises each waveform when the hub's
-    ``preprocessor_config.json`` says ``do_normalize`` and builds the model
-    with the dropouts, LayerDrop and masking of the hub's ``config.json``.
-    A recipe that must match another run (the paper's authors feed the raw
-    waveform to fairseq's XLS-R with every dropout at 0.0) pins them here:
-    ``config`` values are set on the Hugging Face config *before* the model
-    is built (dropout modules take their rate at construction), and
-    ``normalize_wav`` replaces what the preprocessor says.
+    SpeechBrain's ``Wav2Vec2`` (also the base of its ``WavLM`` and
+    ``HuBERT`` wrappers: its ``AutoModel`` builds whichever model the
+    source's ``config.json`` describes) normalises each waveform when the
+    hub's ``preprocessor_config.json`` says ``do_normalize`` and builds the
+    model with the dropouts, LayerDrop and masking of the hub's
+    ``config.json``. A recipe that must match another run (the paper's
+    authors feed the raw waveform to fairseq's XLS-R with every dropout at
+    0.0) pins them here: ``config`` values are set on the Hugging Face
+    config *before* the model is built (dropout modules take their rate at
+    construction), and ``normalize_wav`` replaces what the preprocessor
+    says.
+
+    With ``family``, the source is checked at start-up, before any weights
+    are read: a local folder must hold ``config.json``,
+    ``preprocessor_config.json`` and the weights, its ``model_type`` must be
+    the family's and its ``hidden_size`` the ``hidden_size`` the back end
+    was built for; a hub id that cannot be fetched fails naming the family
+    and the files expected. ``normalize_wav=None`` then means the family's
+    input handling (:attr:`dpda.models.ssl_families.SSLFamily.normalize_wav`).
 
     Arguments
     ---------
@@ -42,12 +62,16 @@ class HFWav2Vec2(Wav2Vec2):
         Cache folder.
     normalize_wav : bool, optional
         Normalise each waveform to zero mean and unit variance before the
-        model; ``None`` keeps the preprocessor's ``do_normalize``.
+        model; ``None`` keeps the family's input handling, or without a
+        family the preprocessor's ``do_normalize``.
     config : dict, optional
-        Hugging Face ``Wav2Vec2Config`` fields to set (e.g.
-        ``hidden_dropout``, ``attention_dropout``, ``activation_dropout``,
-        ``feat_proj_dropout``, ``layerdrop``, ``mask_time_prob``); an
-        unknown field is an error.
+        Hugging Face config fields to set (e.g. ``hidden_dropout``,
+        ``attention_dropout``, ``activation_dropout``, ``feat_proj_dropout``,
+        ``layerdrop``, ``mask_time_prob``); an unknown field is an error.
+    family : str, optional
+        The SSL family the source must be (e.g. ``"wavlm_large"``).
+    hidden_size : int, optional
+        The feature size the source must produce (the hparams' ``ssl_dim``).
     **kwargs
         SpeechBrain ``Wav2Vec2`` options (``output_norm``, ``freeze``,
         ``apply_spec_augment``, ``output_all_hiddens``...).
@@ -55,33 +79,74 @@ class HFWav2Vec2(Wav2Vec2):
     Example
     -------
     >>> import tempfile
-    >>> from transformers import (
-    ...     Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
-    >>> folder = tempfile.mkdtemp()
-    >>> Wav2Vec2Model(Wav2Vec2Config(
-    ...     hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-    ...     intermediate_size=16, conv_dim=(8, 8), conv_kernel=(10, 3),
-    ...     conv_stride=(5, 2), num_conv_pos_embeddings=4,
-    ...     num_conv_pos_embedding_groups=2, hidden_dropout=0.1,
-    ... )).save_pretrained(folder)
-    >>> _ = Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(folder)
-    >>> ssl = HFWav2Vec2(folder, tempfile.mkdtemp(), normalize_wav=False,
-    ...                  config={"hidden_dropout": 0.0})
+    >>> from dpda.models.ssl_families import save_random_ssl
+    >>> folder = save_random_ssl(tempfile.mkdtemp(), "xlsr_300m", tiny=True,
+    ...                          hidden_dropout=0.1)
+    >>> ssl = HFWav2Vec2(folder, tempfile.mkdtemp(), config={"hidden_dropout": 0.0},
+    ...                  family="xlsr_300m", hidden_size=32)
     >>> ssl.normalize_wav, ssl.model.config.hidden_dropout
     (False, 0.0)
     >>> ssl(torch.randn(2, 800)).shape
-    torch.Size([2, 79, 16])
+    torch.Size([2, 2, 32])
+    >>> HFWav2Vec2(folder, tempfile.mkdtemp(), family="wavlm_large")
+    Traceback (most recent call last):
+    ...
+    ValueError: SSL front end 'wavlm_large' (microsoft/wavlm-large) must be a 'wavlm' model, but the config.json of ... says model_type 'wav2vec2'
     """
 
-    def __init__(self, source, save_path, normalize_wav=None, config=None, **kwargs):
+    def __init__(
+        self,
+        source,
+        save_path,
+        normalize_wav=None,
+        config=None,
+        family=None,
+        hidden_size=None,
+        **kwargs,
+    ):
         # Read by override_config, which the parent calls before building.
         object.__setattr__(self, "_pinned_config", dict(config or {}))
-        super().__init__(source, save_path, **kwargs)
+        object.__setattr__(self, "_family", None)
+        object.__setattr__(self, "_source", str(source))
+        object.__setattr__(self, "_hidden_size", hidden_size)
+        if family is not None:
+            object.__setattr__(self, "_family", get_family(family))
+            _check_local_source(self._family, source)
+        try:
+            super().__init__(source, save_path, **kwargs)
+        except OSError as error:
+            if self._family is None:
+                raise
+            raise OSError(
+                f"could not load the SSL front end {self._family.name!r} from "
+                f"{source!r} ({error}); give ssl_hub a hub id that can be "
+                f"fetched (expected: {self._family.hub_id}) or a local folder "
+                f"with {', '.join(SOURCE_FILES)} and the weights (*.safetensors "
+                "or *.bin)"
+            ) from error
+        if normalize_wav is None and self._family is not None:
+            normalize_wav = self._family.normalize_wav
         if normalize_wav is not None:
             self.normalize_wav = bool(normalize_wav)
 
     def override_config(self, config):
-        """Set the pinned fields on the Hugging Face config."""
+        """Check the source against the family, set the pinned fields."""
+        family = self._family
+        if family is not None:
+            where = f"the config.json of {self._source}"
+            if config.model_type != family.model_type:
+                raise ValueError(
+                    f"SSL front end {family.name!r} ({family.hub_id}) must be a "
+                    f"{family.model_type!r} model, but {where} says model_type "
+                    f"{config.model_type!r}"
+                )
+            expected = self._hidden_size
+            if expected is not None and config.hidden_size != expected:
+                raise ValueError(
+                    f"SSL front end {family.name!r}: the back end expects "
+                    f"{expected}-d features (ssl_dim), but {where} says "
+                    f"hidden_size {config.hidden_size}"
+                )
         for key, value in self._pinned_config.items():
             if not hasattr(config, key):
                 raise ValueError(
@@ -92,35 +157,51 @@ class HFWav2Vec2(Wav2Vec2):
         return config
 
 
+#: Files a local SSL source folder needs besides the weights.
+SOURCE_FILES = ("config.json", "preprocessor_config.json")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt")
+
+
+def _check_local_source(family, source):
+    """Raise if a local source folder lacks what the family needs.
+
+    Arguments
+    ---------
+    family : dpda.models.ssl_families.SSLFamily
+        The expected family.
+    source : str
+        Hub id or folder; only an existing folder, or a path that looks
+        like one (absolute or starting with ``.``), is checked.
+    """
+    source = str(source)
+    looks_local = os.path.isabs(source) or source.startswith(".")
+    if not os.path.isdir(source):
+        if looks_local:
+            raise FileNotFoundError(
+                f"SSL front end {family.name!r}: the folder {source} does not "
+                f"exist (expected a copy of {family.hub_id}: "
+                f"{', '.join(SOURCE_FILES)} and the weights)"
+            )
+        return
+    present = set(os.listdir(source))
+    missing = [name for name in SOURCE_FILES if name not in present]
+    if not any(name.endswith(WEIGHT_SUFFIXES) for name in present):
+        missing.append("the weights (*.safetensors or *.bin)")
+    if missing:
+        raise FileNotFoundError(
+            f"SSL front end {family.name!r} ({family.hub_id}): the folder "
+            f"{source} lacks {', '.join(missing)}"
+        )
+
+
 #: The architecture of ``facebook/wav2vec2-xls-r-300m`` as ``transformers``
 #: ``Wav2Vec2Config`` fields (1024-d, 24 layers, layer norm in every
-#: feature-encoder convolution, stable layer norm).
-XLSR_300M_ARCHITECTURE = dict(
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    conv_dim=(512,) * 7,
-    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-    conv_stride=(5, 2, 2, 2, 2, 2, 2),
-    conv_bias=True,
-    feat_extract_norm="layer",
-    do_stable_layer_norm=True,
-    num_conv_pos_embeddings=128,
-    num_conv_pos_embedding_groups=16,
-)
+#: feature-encoder convolution, stable layer norm): the ``xlsr_300m`` family.
+XLSR_300M_ARCHITECTURE = get_family("xlsr_300m").architecture
 
-#: A tiny model of the same family (32-d, 2 layers, 7 convolutions of 16
-#: channels) for offline tests and CPU checks of the SSL configurations.
-TINY_XLSR = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    conv_dim=(16,) * 7,
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-)
+#: The sizes of a tiny model of any family (32-d, 2 layers, 7 convolutions of
+#: 16 channels) for offline tests and CPU checks of the SSL configurations.
+TINY_XLSR = TINY_SIZES
 
 
 def random_wav2vec2(seed=0, **config):
@@ -133,8 +214,7 @@ def random_wav2vec2(seed=0, **config):
         Seed of the random initialisation.
     **config
         ``Wav2Vec2Config`` fields replacing :data:`XLSR_300M_ARCHITECTURE`'s
-        or the ``transformers`` defaults (e.g. a small ``hidden_size`` for
-        tests, or the dropouts).
+        (e.g. :data:`TINY_XLSR` for tests, or the dropouts).
 
     Returns
     -------
@@ -142,16 +222,11 @@ def random_wav2vec2(seed=0, **config):
 
     Example
     -------
-    >>> model = random_wav2vec2(hidden_size=16, num_hidden_layers=1,
-    ...     num_attention_heads=2, intermediate_size=16, conv_dim=(8,) * 7,
-    ...     num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
+    >>> model = random_wav2vec2(**TINY_XLSR)
     >>> model.eval()(torch.randn(1, 1600)).last_hidden_state.shape
-    torch.Size([1, 4, 16])
+    torch.Size([1, 4, 32])
     """
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    torch.manual_seed(seed)
-    return Wav2Vec2Model(Wav2Vec2Config(**{**XLSR_300M_ARCHITECTURE, **config}))
+    return random_ssl_model("xlsr_300m", seed=seed, **config)
 
 
 def save_random_wav2vec2(folder, do_normalize=True, seed=0, **config):
@@ -174,16 +249,9 @@ def save_random_wav2vec2(folder, do_normalize=True, seed=0, **config):
     str
         ``folder``.
     """
-    from transformers import Wav2Vec2FeatureExtractor
-
-    random_wav2vec2(seed, **config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16000,
-        do_normalize=do_normalize,
-        return_attention_mask=True,
-    ).save_pretrained(folder)
-    return folder
+    return save_random_ssl(
+        folder, "xlsr_300m", seed=seed, do_normalize=do_normalize, **config
+    )
 
 
 class SSLClassifier(nn.Module):
@@ -194,7 +262,10 @@ class SSLClassifier(nn.Module):
     ssl : torch.nn.Module
         Front end: ``ssl(wavs, lengths) -> [B, T, D]``.
     backend : torch.nn.Module
-        Back end: ``backend(feats, lengths) -> [B, n_classes]``.
+        Back end: ``backend(feats, lengths) -> [B, n_classes]``. One whose
+        ``needs_all_layers`` is true (SLS) takes the stacked hidden states
+        ``[L + 1, B, T, D]``: its front end must be a :class:`WeightedSSL`
+        with ``layer="all"``, and the others must not be.
 
     Example
     -------
@@ -209,6 +280,19 @@ class SSLClassifier(nn.Module):
 
     def __init__(self, ssl, backend):
         super().__init__()
+        layer = getattr(ssl, "layer", None)
+        if getattr(backend, "needs_all_layers", False) and layer != "all":
+            raise ValueError(
+                f"{type(backend).__name__} weighs every hidden layer itself: "
+                "its front end must give them all (WeightedSSL layer='all', "
+                f"the hparams' ssl_layer: all), not layer={layer!r}"
+            )
+        if layer == "all" and not getattr(backend, "needs_all_layers", False):
+            raise ValueError(
+                f"{type(backend).__name__} takes frame features [B, T, D]: "
+                "the front end's layer='all' (stacked hidden states) is only "
+                "for back ends that weigh the layers (SLS)"
+            )
         self.ssl = ssl
         self.backend = backend
 
@@ -257,6 +341,10 @@ class PooledBackend(nn.Module):
         return self.classifier(self.dropout(masked_mean_std(x, lengths)))
 
 
+#: What :class:`WeightedSSL` can give: a learnt mix, the last layer, the stack.
+LAYER_MODES = ("weighted", "last", "all")
+
+
 class WeightedSSL(nn.Module):
     """Learnt softmax-weighted sum of the hidden layers of an SSL model.
 
@@ -265,6 +353,8 @@ class WeightedSSL(nn.Module):
     transformer layer, then the output of every layer):
     ``layer="weighted"`` gives ``sum_l softmax(w)_l h_l`` with learnable
     ``w`` initialised to equal weights; an integer picks one hidden state;
+    ``layer="all"`` gives the whole stack ``[L + 1, B, T, D]``, for a back
+    end that weighs the layers itself (:class:`dpda.models.sls.SLS`);
     ``layer="last"`` gives the front end's usual output (the last layer,
     after the final layer norm of stable-layer-norm models such as XLS-R),
     as used by SSL-AASIST, TCM and DPDA. Only the weighted mode has
@@ -307,7 +397,8 @@ class WeightedSSL(nn.Module):
         Number of stacked hidden states ``L + 1`` (weighted mode); read from
         ``ssl.model.config.num_hidden_layers`` when omitted.
     layer : str or int
-        ``"weighted"``, ``"last"`` or the index of one hidden state.
+        ``"weighted"``, ``"last"``, ``"all"`` or the index of one hidden
+        state.
     layer_norm : bool
         Normalise each hidden state over its features (no affine) before
         mixing or picking, so that layers of different scales weigh alike.
@@ -330,8 +421,10 @@ class WeightedSSL(nn.Module):
 
     def __init__(self, ssl, num_layers=None, layer="weighted", layer_norm=False):
         super().__init__()
-        if not (layer in ("weighted", "last") or isinstance(layer, int)):
-            raise ValueError(f"layer must be 'weighted', 'last' or an int: {layer}")
+        if not (layer in LAYER_MODES or isinstance(layer, int)):
+            raise ValueError(
+                f"layer must be one of {', '.join(LAYER_MODES)} or an int: {layer}"
+            )
         self.ssl = ssl
         self.layer = layer
         self.layer_norm = layer_norm
@@ -391,6 +484,8 @@ class WeightedSSL(nn.Module):
             )
         if self.layer_norm:
             hiddens = F.layer_norm(hiddens, hiddens.shape[-1:])
+        if self.layer == "all":
+            return hiddens
         if isinstance(self.layer, int):
             return hiddens[self.layer]
         if hiddens.shape[0] != self.weights.shape[0]:

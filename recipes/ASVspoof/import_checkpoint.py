@@ -6,7 +6,10 @@ Two families of released ``.pth`` state dicts are understood:
 * the DPDA authors' fairseq-based models: the XLS-R front end under
   ``ssl_model.model.*`` (fairseq wav2vec2 names) followed by the back end
   (``LL``, ``first_bn``, ``encoder``, the graph attention layers... for
-  AASIST; ``conformer.*`` for Conformer-TCM), mapped key by key;
+  AASIST; ``conformer.*`` for Conformer-TCM), mapped key by key; likewise
+  the SLS (``fc0``, ``first_bn``, ``fc1``, ``fc3``; ``--backend=sls
+  --max_samples=64600 --eval_max_samples=64600``) and Nes2Net-X
+  (``Nested_Res2Net_TDNN.*``; ``--backend=nes2net_x``) models;
 * raw-waveform AASIST models (clovaai/aasist's AASIST and AASIST-L, the
   ASVspoof 5 baseline), whose names :class:`dpda.models.raw_aasist.RawAASIST`
   has: no mapping.
