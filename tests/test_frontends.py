@@ -14,11 +14,11 @@ import os
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataio import read_audio
+from test_inference import write_wav
 
 from dpda.data.pipelines import crop_or_tile
 from dpda.export import export_detector
@@ -75,20 +75,6 @@ def load_paper(overrides, tmp_path):
         return load_hyperpyyaml(fin, {**base, **overrides})
 
 
-def write_wavs(folder, lengths):
-    """Speech-level tones and noise as 16-bit WAV files."""
-    paths = []
-    rng = np.random.default_rng(5)
-    for i, n in enumerate(lengths):
-        t = np.arange(n) / 16000
-        x = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t)
-        x = x + 0.05 * rng.standard_normal(n)
-        path = os.path.join(folder, f"{i}.wav")
-        sf.write(path, x, 16000, subtype="PCM_16")
-        paths.append(path)
-    return paths
-
-
 @pytest.mark.parametrize(
     "family, backend, frozen",
     PAIRS,
@@ -139,7 +125,10 @@ def test_each_front_end_and_back_end_trains_exports_and_scores(
 
     # Export and reload: the detector scores as the model does on the crops.
     model.eval()
-    paths = write_wavs(str(tmp_path), [5000, WINDOW, 12000])
+    paths = [
+        write_wav(tmp_path / f"{i}.wav", n, seed=i)
+        for i, n in enumerate([5000, WINDOW, 12000])
+    ]
     with torch.no_grad():
         crops = torch.stack([crop_or_tile(read_audio(p), WINDOW) for p in paths])
         direct = model(crops, torch.ones(len(paths)))[:, 1].numpy()
