@@ -45,7 +45,21 @@ import torch
 
 
 def path_gram(grad_lists, per_parameter=False):
-    """Compute the K x K Gram matrix of K gradient lists.
+    """Compute the K x K Gram matrix of K gradient lists, in float64.
+
+    Each parameter's K gradients are copied, one parameter at a time, into a
+    float64 workspace, where their pairwise dot products give that
+    parameter's K x K entries. The product of two float32 (or bfloat16, float16) numbers is
+    exact in float64, so the only rounding is the float64 summation: each
+    entry is within ``n * 2**-53 * sum_i |a_i b_i|`` of the exact dot
+    product of the gradients as stored, whatever the CPU's or GPU's
+    summation order. Accumulating in the gradients' own dtype instead gives
+    entries that differ by ``~n * 2**-24`` relative between BLAS kernels
+    (AVX-512 against AVX2), which a singular face of the simplex (CAGrad,
+    MGDA on collinear paths) amplifies into weights that differ in the
+    sixth digit. The transient memory is K float64 copies of the largest
+    parameter; ``benchmarks/gram.py`` measures the time against float32 dot
+    products.
 
     Arguments
     ---------
@@ -58,9 +72,7 @@ def path_gram(grad_lists, per_parameter=False):
     -------
     torch.Tensor
         ``[K, K]`` float64 on the CPU (``[n_parameters, K, K]`` if
-        ``per_parameter``). Each parameter's dot product is taken in the
-        gradients' dtype (no float64 copy of the gradients) and the sum
-        over parameters in float64.
+        ``per_parameter``).
 
     Example
     -------
@@ -78,33 +90,39 @@ def path_gram(grad_lists, per_parameter=False):
                 f"Gradient lists differ in length: path 0 has {n}, path {k} "
                 f"has {len(grads)}"
             )
-    flat = [
-        [None if g is None else g.reshape(-1) for g in grads] for grads in grad_lists
+    device = next(
+        (g.device for grads in grad_lists for g in grads if g is not None),
+        torch.device("cpu"),
+    )
+    sizes = [
+        max(
+            (grads[m].numel() for grads in grad_lists if grads[m] is not None),
+            default=0,
+        )
+        for m in range(n)
     ]
-    pairs = [(i, j) for i in range(k_paths) for j in range(i, k_paths)]
-    # (row, a, b) for every per-parameter dot product, the row being
-    # n_pairs * parameter + pair: no flattened copy of the whole gradient,
-    # one host synchronisation.
-    terms = [
-        (len(pairs) * m + p, a, b)
-        for p, (i, j) in enumerate(pairs)
-        for m, (a, b) in enumerate(zip(flat[i], flat[j]))
-        if a is not None and b is not None
-    ]
-    if not terms:
-        blocks = torch.zeros(n, len(pairs), dtype=torch.float64)
-    else:
-        dots = torch.stack([torch.dot(a, b).double() for _, a, b in terms])
-        rows = torch.tensor([r for r, _, _ in terms], device=dots.device)
-        blocks = torch.zeros(len(pairs) * n, dtype=torch.float64, device=dots.device)
-        blocks = blocks.index_add_(0, rows, dots).view(n, len(pairs)).cpu()
-    if not per_parameter:
-        blocks = blocks.sum(dim=0, keepdim=True)
-    gram = torch.zeros(blocks.shape[0], k_paths, k_paths, dtype=torch.float64)
-    for p, (i, j) in enumerate(pairs):
-        gram[:, i, j] = blocks[:, p]
-        gram[:, j, i] = blocks[:, p]
-    return gram if per_parameter else gram[0]
+    # One float64 workspace for the whole call, reused parameter after
+    # parameter: a fresh buffer per parameter costs more in page faults than
+    # the dot products themselves.
+    work = torch.empty(
+        k_paths, max(sizes, default=0), dtype=torch.float64, device=device
+    )
+    rows, dots = [], []
+    for m, size in enumerate(sizes):
+        present = [k for k in range(k_paths) if grad_lists[k][m] is not None]
+        for k in present:
+            work[k, :size].copy_(grad_lists[k][m].reshape(-1))
+        for a, i in enumerate(present):
+            for j in present[a:]:
+                rows.append((m, i, j))
+                dots.append(torch.dot(work[i, :size], work[j, :size]))
+    blocks = torch.zeros(n, k_paths, k_paths, dtype=torch.float64)
+    if dots:
+        values = torch.stack(dots).cpu()  # one host synchronisation
+        index = torch.tensor(rows)
+        blocks[index[:, 0], index[:, 1], index[:, 2]] = values
+        blocks[index[:, 0], index[:, 2], index[:, 1]] = values
+    return blocks if per_parameter else blocks.sum(dim=0)
 
 
 def gram_matrix(grads_1, grads_2, per_parameter=False):
@@ -279,7 +297,8 @@ class Aligner:
             The combined gradient per parameter.
         """
         if not more_grads:
-            g11, g12, g22 = gram_matrix(grads_1, grads_2)
+            gram = path_gram([grads_1, grads_2])
+            g11, g12, g22 = (float(gram[0, 0]), float(gram[0, 1]), float(gram[1, 1]))
             a, b = self.coefficients(g11, g12, g22)
             self.record_stats(g11, g12, g22, a, b)
             return combine_gradients(grads_1, grads_2, a, b)

@@ -42,6 +42,13 @@ from dpda.scores import bonafide_scores, write_scores
 
 logger = logging.getLogger(__name__)
 
+#: How DPDABrain runs its paths (hparams ``dpda_mode``): one at a time, or
+#: one forward of the concatenated batch.
+DPDA_MODES = ("split", "joint")
+#: Which gradients are aligned under DDP (hparams ``ddp_align``): the global
+#: ones, or each process's own.
+DDP_ALIGN_MODES = ("exact", "local")
+
 ALIGN_STAT_FIELDS = (
     "epoch",
     "step",
@@ -579,14 +586,14 @@ class DPDABrain(AntiSpoofBrain):
         self.augment_paths = augmented_paths(self.hparams)
         self.path_names = ["clean", *self.augment_paths]
         self.dpda_mode = getattr(self.hparams, "dpda_mode", "split")
-        if self.dpda_mode not in ("split", "joint"):
+        if self.dpda_mode not in DPDA_MODES:
             raise ValueError(
-                f"dpda_mode must be 'split' or 'joint', got {self.dpda_mode!r}"
+                f"dpda_mode must be one of {DPDA_MODES}, got {self.dpda_mode!r}"
             )
         self.ddp_align = getattr(self.hparams, "ddp_align", "exact")
-        if self.ddp_align not in ("exact", "local"):
+        if self.ddp_align not in DDP_ALIGN_MODES:
             raise ValueError(
-                f"ddp_align must be 'exact' or 'local', got {self.ddp_align!r}"
+                f"ddp_align must be one of {DDP_ALIGN_MODES}, got {self.ddp_align!r}"
             )
         if (
             self.distributed_launch

@@ -17,7 +17,10 @@ and channel count: files are resampled and mixed to mono
 
 Each file gets its duration, raw score (the bona fide logit), and for a
 calibrated detector its log-likelihood ratio and probability of bona fide,
-and a label. Without ``--windows`` a file is scored as the detector's
+and a label; every report states the rule that gave the labels, with its
+threshold in the units shown (:class:`dpda.inference.DecisionRule`: for a
+calibrated detector, bona fide when P(bona fide) reaches the cost model's
+threshold). Without ``--windows`` a file is scored as the detector's
 ``score_files`` scores it (its first window, short files tiled); with
 ``--windows SECONDS`` overlapping windows cover the whole recording, the
 file's score is their mean and the per-window scores are listed
@@ -26,6 +29,15 @@ be scored (unreadable, empty, not audio, too short) is reported on its own
 line with the reason, and the others are scored. Exit status: 0 when every
 file was scored, 1 when some could not be, 2 on a usage error. Output files
 are written atomically.
+
+``serve`` checks its address before it loads the model (:func:`check_port`):
+a busy, privileged or out-of-range port, or a host that is not this machine's,
+is one line saying what to do (``--port 0``: any free port). Exit status: 0
+when stopped (Ctrl+C, SIGTERM), 2 on a usage error.
+
+A usage error (a detector folder that is missing or incomplete, a refused hub
+source, a bad port...) is one line on stderr, ``dpda-detect: error: ...``,
+without a traceback.
 
 Authors
  * dpda contributors 2026
@@ -61,6 +73,103 @@ USAGE_ERROR = 2
 
 class UsageError(Exception):
     """A command-line error: printed with the usage, exit status 2."""
+
+
+def usage_error(prog, message):
+    """Print ``<prog>: error: <message>`` on stderr and exit with status 2.
+
+    One line, no traceback: what is wrong and what to do. The recipes'
+    command line (:mod:`dpda.recipe_cli`) reports its errors here too.
+
+    Arguments
+    ---------
+    prog : str
+        The command, e.g. ``dpda-detect`` or ``train.py``.
+    message : str
+        What is wrong and what to do.
+
+    Example
+    -------
+    >>> usage_error("dpda-detect serve", "port 80 on 127.0.0.1 ...")
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(USAGE_ERROR)
+
+
+def check_port(host, port):
+    """The port ``serve`` will listen on, checked before any model is loaded.
+
+    The address is bound once, as the web server will bind it, and released.
+
+    Arguments
+    ---------
+    host : str
+        Address to listen on, e.g. ``127.0.0.1``.
+    port : int or None
+        ``None``: Gradio's own choice (7860, or the next free port up to
+        7959), not checked here; ``0``: any free port, chosen now.
+
+    Returns
+    -------
+    int or None
+        The port to pass on (a free one for ``0``).
+
+    Raises
+    ------
+    ValueError
+        One line naming the port and what to do: out of range, in use,
+        privileged, or a host that is not an address of this machine.
+
+    Example
+    -------
+    >>> 0 < check_port("127.0.0.1", 0) < 65536
+    True
+    >>> check_port("127.0.0.1", 70000)
+    Traceback (most recent call last):
+    ...
+    ValueError: --port 70000 is out of range: ports are 1 to 65535 (--port 0 picks any free port)
+    """
+    import errno
+    import socket
+
+    if port is None:
+        check_port(host, 0)  # the host at least: Gradio chooses the port
+        return None
+    if not 0 <= port <= 65535:
+        raise ValueError(
+            f"--port {port} is out of range: ports are 1 to 65535 "
+            "(--port 0 picks any free port)"
+        )
+    what = f"--host {host} is not an address of this machine"
+    advice = "use --host 127.0.0.1 (this machine) or 0.0.0.0 (every network)"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        raise ValueError(f"{what}: {advice}") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        try:
+            sock.bind(address)
+        except PermissionError:
+            raise ValueError(
+                f"port {port} on {host} needs root privileges (ports below 1024 "
+                "do): pass --port 0 for any free port, or a port from 1024 up"
+            ) from None
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ValueError(
+                    f"port {port} on {host} is in use by another program: pass "
+                    "--port 0 for any free port, or another --port"
+                ) from None
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(f"{what}: {advice}") from None
+            raise ValueError(f"cannot listen on {host}:{port}: {error}") from None
+        return sock.getsockname()[1]
 
 
 def expand_inputs(inputs):
@@ -189,8 +298,37 @@ def _number(value, spec):
     return "" if value is None else format(value, spec)
 
 
-def format_rows(rows, fmt, detector_name, calibrated):
+def _json_report(rows, rule, summary):
+    """The JSON report: one record per file, the decision rule, the summary."""
+    keys = ("path", "duration", "score", "llr", "p_bonafide", "label", "error")
+    records = []
+    for row in rows:
+        record = {k: row.get(k) for k in keys}
+        if "timeline" in row:
+            timeline = row["timeline"]
+            record["windows"] = [
+                {"start": s, "end": e, "score": v}
+                for s, e, v in zip(
+                    timeline["starts"], timeline["ends"], timeline["scores"]
+                )
+            ]
+        records.append(record)
+    stated = {
+        "name": rule.name,
+        "text": rule.text,
+        "p_threshold": rule.p_threshold,
+        "threshold": rule.threshold,
+    }
+    report = {"files": records, "decision_rule": stated, "summary": summary}
+    return json.dumps(report, indent=1) + "\n"
+
+
+def format_rows(rows, fmt, detector_name, rule):
     """The report in one of :data:`FORMATS`, and its summary line.
+
+    Every format states the rule that gave the labels: a line under the
+    table, a ``decision_rule`` column in CSV, a ``decision_rule`` object in
+    JSON.
 
     Arguments
     ---------
@@ -200,8 +338,9 @@ def format_rows(rows, fmt, detector_name, calibrated):
         ``table``, ``csv`` or ``json``.
     detector_name : str
         How to name the detector in the summary.
-    calibrated : bool
-        Whether the detector is calibrated (LLR and probability columns).
+    rule : dpda.inference.DecisionRule
+        The detector's rule (``detector.decision_rule()``); a calibrated
+        detector's rows have LLR and probability columns.
 
     Returns
     -------
@@ -212,17 +351,20 @@ def format_rows(rows, fmt, detector_name, calibrated):
 
     Example
     -------
+    >>> from dpda.inference import DecisionRule
     >>> rows = [{"path": "a.wav", "duration": 2.0, "score": 1.5, "llr": None,
     ...          "p_bonafide": None, "label": "bonafide", "error": None},
     ...         {"path": "b.wav", "duration": None, "error": "empty audio"}]
-    >>> text, summary = format_rows(rows, "table", "default", False)
+    >>> text, summary = format_rows(rows, "table", "default", DecisionRule(0.0))
     >>> print(text)
     path   duration (s)  score   label
     a.wav  2.00          1.5000  bonafide
     b.wav                        error: empty audio
+    Decision rule: bona fide when score > 0.0000 (the detector's stored score threshold; uncalibrated scores: no probability)
     >>> summary
     '2 files: 1 bona fide, 0 spoof, 1 not scored (detector: default, uncalibrated scores)'
     """
+    calibrated = rule.calibration is not None
     scored = [r for r in rows if r["error"] is None]
     n_bona = sum(r["label"] == "bonafide" for r in scored)
     summary = (
@@ -231,35 +373,11 @@ def format_rows(rows, fmt, detector_name, calibrated):
         f"{'calibrated' if calibrated else 'uncalibrated scores'})"
     )
     if fmt == "json":
-        records = []
-        for row in rows:
-            record = {
-                k: row.get(k)
-                for k in (
-                    "path",
-                    "duration",
-                    "score",
-                    "llr",
-                    "p_bonafide",
-                    "label",
-                    "error",
-                )
-            }
-            if "timeline" in row:
-                timeline = row["timeline"]
-                record["windows"] = [
-                    {"start": s, "end": e, "score": v}
-                    for s, e, v in zip(
-                        timeline["starts"], timeline["ends"], timeline["scores"]
-                    )
-                ]
-            records.append(record)
-        text = json.dumps({"files": records, "summary": summary}, indent=1)
-        return text + "\n", summary
+        return _json_report(rows, rule, summary), summary
     columns = ["path", "duration (s)", "score"]
     if calibrated:
         columns += ["LLR", "P(bona fide)"]
-    columns += ["label"]
+    columns += ["label"] + (["decision rule"] if fmt == "csv" else [])
     windowed = any("timeline" in r for r in rows)
     spec = ".6f" if fmt == "csv" else ".4f"  # csv: the score files' precision
     table = []
@@ -276,6 +394,8 @@ def format_rows(rows, fmt, detector_name, calibrated):
             if calibrated:
                 cells += [_number(row["llr"], spec), _number(row["p_bonafide"], spec)]
             cells.append(row["label"])
+        if fmt == "csv":
+            cells.append(rule.text if row["error"] is None else "")
         if windowed:
             scores = row.get("timeline", {}).get("scores", [])
             cells.append(";".join(format(v, spec) for v in scores))
@@ -286,7 +406,7 @@ def format_rows(rows, fmt, detector_name, calibrated):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         names = [re.sub(r"\W+", "_", c.lower()).strip("_") for c in columns]
-        names[-1 if not windowed else -2] = "label_or_error"
+        names[names.index("label")] = "label_or_error"
         writer.writerow(names)
         writer.writerows(table)
         return out.getvalue(), summary
@@ -295,6 +415,7 @@ def format_rows(rows, fmt, detector_name, calibrated):
         "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
         for cells in [columns, *table]
     ]
+    lines.append(f"Decision rule: {rule.text}")
     return "\n".join(lines), summary
 
 
@@ -315,7 +436,10 @@ def _parser():
         prog="dpda-detect",
         description="Score recordings with a speech deepfake detector "
         "(default: the AASIST-L shipped with dpda). 'dpda-detect serve' "
-        "starts the web demo.",
+        "starts the web demo (dpda-detect serve --help).",
+        epilog="Exit status: 0 when every file was scored, 1 when some could "
+        "not be (each reported on its own row with the reason), 2 on a usage "
+        "error (one line saying what to do).",
     )
     parser.add_argument(
         "inputs",
@@ -328,9 +452,13 @@ def _parser():
         "--windows",
         type=float,
         metavar="SECONDS",
-        help="score overlapping windows of this length over whole files",
+        help="score overlapping windows of this length over whole files, with "
+        "a hop of half a window (default: each file's first window, as the "
+        "detector was evaluated; short files tiled)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="(default: %(default)s)"
+    )
     parser.add_argument(
         "--output", metavar="FILE", help="write the report here (atomically)"
     )
@@ -339,7 +467,12 @@ def _parser():
         metavar="DIR",
         help="one timeline PNG per file (windows of --windows, default 4 s)",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="files per forward pass (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -365,27 +498,49 @@ def _serve_parser():
     parser = argparse.ArgumentParser(
         prog="dpda-detect serve",
         description="Start the web demo (needs the demo extra: pip install -e '.[demo]').",
+        epilog="Exit status: 0 when stopped (Ctrl+C, SIGTERM); 2 on a usage "
+        "error (a busy, privileged or out-of-range port, a host that is not "
+        "this machine's, a missing or incomplete detector folder, Gradio not "
+        "installed), reported on one line before the model is loaded.",
     )
     _detector_options(parser)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="interface to listen on (default: this machine only)",
-    )
-    parser.add_argument("--port", type=int, default=None)
-    parser.add_argument(
-        "--max-seconds", type=float, default=600.0, help="longest recording accepted"
+        help="interface to listen on (default: %(default)s, this machine only; "
+        "0.0.0.0 serves the network)",
     )
     parser.add_argument(
-        "--max-megabytes", type=float, default=50.0, help="largest upload accepted"
+        "--port",
+        type=int,
+        default=None,
+        help="port to listen on (default: 7860, or the next free one up to "
+        "7959; 0: any free port)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="longest recording accepted (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-megabytes",
+        type=float,
+        default=50.0,
+        help="largest upload accepted (default: %(default)s)",
     )
     return parser
 
 
 def load_detector(args):
-    """The detector the options name (the packaged default without one)."""
-    from dpda.inference import DeepfakeDetector
+    """The detector the options name (the packaged default without one).
 
+    A local folder that is missing or lacks a file is named as the user
+    gave it (:func:`dpda.inference.check_detector_folder`).
+    """
+    from dpda.inference import DeepfakeDetector, check_detector_folder
+
+    check_detector_folder(args.detector)
     kwargs = {}
     if args.device:
         kwargs["run_opts"] = {"device": args.device}
@@ -397,24 +552,42 @@ def load_detector(args):
     )
 
 
-def main(argv=None):
-    """Run ``dpda-detect``; return the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:
-        args = _serve_parser().parse_args(argv[1:])
+def _serve(argv):
+    """Run ``dpda-detect serve``: the address and the detector's source are
+    checked before the model is loaded; return the exit status."""
+    from dpda.inference import check_detector_folder, check_trusted_source
+
+    parser = _serve_parser()
+    args = parser.parse_args(argv)
+    try:
+        port = check_port(args.host, args.port)
+        check_detector_folder(args.detector)
+        if args.detector is not None:
+            check_trusted_source(args.detector, args.revision, args.trust_remote_code)
         from dpda.demo import serve
 
         serve(
             args.detector,
             revision=args.revision,
             host=args.host,
-            port=args.port,
+            port=port,
             max_seconds=args.max_seconds,
             max_megabytes=args.max_megabytes,
             device=args.device,
             trust_remote_code=args.trust_remote_code,
         )
-        return 0
+    except ImportError as error:  # Gradio, an optional extra, is missing
+        usage_error(parser.prog, str(error))
+    except (OSError, ValueError) as error:  # the address, the detector
+        usage_error(parser.prog, str(error))
+    return 0
+
+
+def main(argv=None):
+    """Run ``dpda-detect``; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -427,7 +600,7 @@ def main(argv=None):
     try:
         detector = load_detector(args)
     except (OSError, ValueError) as error:
-        parser.error(f"cannot load the detector: {error}")
+        usage_error(parser.prog, f"cannot load the detector: {error}")
 
     windows = args.windows or (4.0 if args.plots else None)
     rows = score_paths(
@@ -438,15 +611,16 @@ def main(argv=None):
         progress=None if not args.no_progress else False,
     )
     name = args.detector or "default AASIST-L (clovaai, ASVspoof 2019 LA)"
-    text, summary = format_rows(
-        rows, args.format, name, detector.calibration is not None
-    )
+    rule = detector.decision_rule()
+    text, summary = format_rows(rows, args.format, name, rule)
     if args.output:
         from dpda.data.manifest import open_atomic
 
         with open_atomic(args.output) as fout:
             fout.write(text if text.endswith("\n") else text + "\n")
         print(summary, file=sys.stderr)
+        if args.format != "table":
+            print(f"Decision rule: {rule.text}", file=sys.stderr)
         print(f"Report written to {args.output}", file=sys.stderr)
     elif args.format == "table":
         print(text)
@@ -454,6 +628,7 @@ def main(argv=None):
     else:
         sys.stdout.write(text)
         print(summary, file=sys.stderr)
+        print(f"Decision rule: {rule.text}", file=sys.stderr)
     if args.plots:
         from dpda.plots import plot_timeline
 

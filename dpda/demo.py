@@ -119,37 +119,42 @@ def format_verdict(timeline, detector_name):
     Returns
     -------
     str
-        The label; for a calibrated detector the probability of bona fide
-        (at the cost model's prior) and the log-likelihood ratio, otherwise
-        a statement that the detector is uncalibrated with the raw score and
-        its threshold; the duration, the windows and the detector.
+        The label and the rule that gave it (the decision's ``rule_text``,
+        see :class:`dpda.inference.DecisionRule`); for a calibrated detector
+        the probability of bona fide (at the cost model's prior) with the
+        threshold it is compared with, and the log-likelihood ratio,
+        otherwise a statement that the detector is uncalibrated with the raw
+        score and its threshold; the duration, the windows and the detector.
 
     Example
     -------
+    >>> from dpda.calibration import Calibration
+    >>> from dpda.inference import DecisionRule
+    >>> rule = DecisionRule(0.0)
     >>> timeline = {"duration": 6.0, "scores": [-1.0, -2.0], "score": -1.5,
-    ...     "threshold": 0.0, "decision": {"label": "spoof", "score": -1.5,
-    ...     "calibrated": False, "llr": None, "p_bonafide": None}}
+    ...     "threshold": 0.0, "decision": rule.decide(-1.5)}
     >>> print(format_verdict(timeline, "RawCNN"))
     ### Verdict: **spoof**
     <BLANKLINE>
     - Uncalibrated detector: no probability can be given. Raw score -1.5000 against the threshold 0.0000 (bona fide when the score is above it).
+    - Decision rule: bona fide when score > 0.0000 (the detector's stored score threshold; uncalibrated scores: no probability)
     - Score: -1.5000 (mean bona fide logit of 2 windows; higher = more bona fide)
     - Duration: 6.0 s
     - Detector: RawCNN
-    >>> timeline["decision"].update(calibrated=True, llr=-2.0, p_bonafide=0.72,
-    ...     prior=0.95)
+    >>> rule = DecisionRule(0.0, Calibration(scale=1.0, offset=0.0, prior=0.655))
+    >>> timeline.update(score=-0.92, decision=rule.decide(-0.92))
     >>> print(format_verdict(timeline, "RawCNN").splitlines()[2])
-    - P(bona fide): 0.720 at a prior of 0.95; log-likelihood ratio -2.000 (calibrated)
+    - P(bona fide): 0.8833 at a prior of 0.95, against the threshold 0.9091; log-likelihood ratio -0.920 (calibrated)
     """
     decision = timeline["decision"]
     score, threshold = float(timeline["score"]), float(timeline["threshold"])
     lines = [f"### Verdict: **{decision['label']}**", ""]
-    if decision.get("calibrated"):
-        prior = decision.get("prior")
-        at_prior = f" at a prior of {prior:.2f}" if prior is not None else ""
+    if decision["calibrated"]:
         lines.append(
-            f"- P(bona fide): {decision['p_bonafide']:.3f}{at_prior}; "
-            f"log-likelihood ratio {decision['llr']:.3f} (calibrated)"
+            f"- P(bona fide): {decision['p_bonafide']:.4f} at a prior of "
+            f"{decision['prior']:.2f}, against the threshold "
+            f"{decision['p_threshold']:.4f}; log-likelihood ratio "
+            f"{decision['llr']:.3f} (calibrated)"
         )
     else:
         lines.append(
@@ -157,6 +162,7 @@ def format_verdict(timeline, detector_name):
             f"Raw score {score:.4f} against the threshold {threshold:.4f} "
             "(bona fide when the score is above it)."
         )
+    lines.append(f"- Decision rule: {decision['rule_text']}")
     windows = len(timeline["scores"])
     lines += [
         f"- Score: {score:.4f} (mean bona fide logit of {windows} "

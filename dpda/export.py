@@ -30,7 +30,7 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from hyperpyyaml.core import recursive_update
 
 from dpda.calibration import Calibration
-from dpda.inference import LONG_AUDIO_MODES, _as_mapping
+from dpda.inference import LONG_AUDIO_MODES, DecisionRule, _as_mapping
 from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
 
 logger = logging.getLogger(__name__)
@@ -266,8 +266,24 @@ def _warn_local_paths(subset):
             )
 
 
-def _model_card(name, card, hparams_file, model_class, n_params, inference):
-    """The README.md of an exported detector."""
+def _threshold_row(threshold, card, rule):
+    """The model card's words on the stored score ``threshold``: the decision
+    rule of an uncalibrated detector, unused by a calibrated one's labels."""
+    text = f"{threshold:.6g}"
+    if card.get("threshold_source"):
+        text += f" ({card['threshold_source']})"
+    if rule.calibration is None:
+        return text + ": the decision rule above"
+    side = ">=" if rule.calibration.scale > 0 else "<="  # a falling map flips it
+    return text + (
+        ": not used for labels, which follow the decision rule above "
+        f"(on raw scores: bona fide when score {side} {rule.threshold:.6g})"
+    )
+
+
+def _model_card(name, card, hparams_file, model_class, n_params, inference, rule):
+    """The README.md of an exported detector; ``rule`` is its
+    :class:`dpda.inference.DecisionRule`, stated as the detector states it."""
     unknown = set(card) - set(CARD_KEYS)
     if unknown:
         raise ValueError(f"Unknown model card keys {sorted(unknown)}; use {CARD_KEYS}")
@@ -288,9 +304,7 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
         "A speech deepfake detector (spoofing countermeasure) trained with the "
         "dpda recipes (dual-path data-augmented training with gradient alignment).",
     )
-    threshold = f"{inference['threshold']:.6g}"
-    if card.get("threshold_source"):
-        threshold += f" ({card['threshold_source']})"
+    threshold = _threshold_row(inference["threshold"], card, rule)
     rows = [
         ("Training data", card.get("training_data", "not stated")),
         *([("Provenance", card["provenance"])] if card.get("provenance") else []),
@@ -309,7 +323,8 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
             f"{inference['window_samples']} samples per window (`long_audio: {inference['long_audio']}`)",
         ),
         ("Score", "bona fide logit: higher = more bona fide"),
-        ("Decision threshold", f"{threshold}: bona fide when score > threshold"),
+        ("Decision rule", rule.text),
+        ("Score threshold (`threshold`)", threshold),
         (
             "Calibration",
             (
@@ -317,12 +332,11 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
                 f"{inference['calibration']['offset']:+.6g} (fitted on "
                 f"{inference['calibration']['fitted_on']}, effective prior of "
                 f"bona fide {inference['calibration']['prior']:.3f}); "
-                "`classify_file` returns the LLR, the posterior and the Bayes "
-                "decision of the cost model"
+                "`classify_file` returns the LLR, the posterior and the label "
+                "of the decision rule above"
             )
             if inference.get("calibration")
-            else "none: scores are uncalibrated logits, `classify_file` "
-            "decides with the threshold above",
+            else "none: scores are uncalibrated logits, no probability is given",
         ),
     ]
     lines = [*front, "", f"# {title}", "", description, "", "| | |", "|---|---|"]
@@ -345,7 +359,7 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference):
         f'    savedir="pretrained_models/{name}",',
         '    revision="<full commit hash you reviewed>",  # for a hub source',
         ")",
-        'print(detector.classify_file("speech.wav"))  # score, label, threshold',
+        'print(detector.classify_file("speech.wav"))  # score, label, rule_text',
         'scores = detector.score_files(["a.wav", "b.wav"])  # bona fide logits',
         "```",
         "",
@@ -404,8 +418,10 @@ def export_detector(
         The trained model (e.g. ``hparams["model"]`` after recovering the
         best checkpoint), or its state dict.
     threshold : float
-        Decision threshold on the bona fide logit, e.g. the EER threshold on
-        the development set (``dpda.metrics.compute_eer``).
+        Threshold on the bona fide logit, e.g. the EER threshold on the
+        development set (``dpda.metrics.compute_eer``): the decision rule
+        when there is no ``calibration`` (see
+        :class:`dpda.inference.DecisionRule`).
     overrides : dict or str, optional
         The overrides used for training (e.g. ``ssl_hub``, ``ssl_dim``).
     model_key : str
@@ -511,14 +527,14 @@ def export_detector(
         "",
         "# Inference",
         f"sample_rate: {inference['sample_rate']}",
-        f"threshold: {threshold!r}   # bona fide when score > threshold",
+        f"threshold: {threshold!r}   # on raw scores; the decision rule when calibration is null",
         f"window_samples: {inference['window_samples']}   # training-time evaluation crop",
         f"long_audio: {long_audio}   # first: first window, short files tiled (as in training-time evaluation); windows: mean over windows",
         f"window_hop: {inference['window_hop']}   # hop of the windows mode",
         "# LLR = scale * score + offset, fitted on dev (dpda.calibration); null: not calibrated",
         "calibration: "
         + (json.dumps(calibration.to_dict()) if calibration else "null"),
-        "# Bayes decisions of classify_file: P(spoof), cost of a miss, of a false alarm",
+        "# Bayes decisions on calibrated scores: P(spoof), cost of a miss, of a false alarm",
         f"cost_model: {json.dumps(cost_model)}",
     ]
     if uses_savedir:
@@ -555,8 +571,9 @@ def export_detector(
     with open(os.path.join(out_dir, "hyperparams.yaml"), "w", encoding="utf-8") as f:
         f.write(hparams_text)
     torch.save(state_dict, os.path.join(out_dir, "model.ckpt"))
+    rule = DecisionRule(threshold, calibration, cost_model)
     readme = _model_card(
-        name, card or {}, hparams_file, model_class, n_params, inference
+        name, card or {}, hparams_file, model_class, n_params, inference, rule
     )
     with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
         f.write(readme)

@@ -3,7 +3,7 @@
 :class:`DeepfakeDetector` is a SpeechBrain ``Pretrained`` interface::
 
     detector = DeepfakeDetector.from_hparams(source="path/or/hub-id", savedir="tmp")
-    detector.classify_file("speech.wav")  # {"score", "label", "threshold"}
+    detector.classify_file("speech.wav")  # {"score", "label", "rule_text", ...}
 
 With no source, the detector shipped in the package is loaded
 (:data:`DEFAULT_DETECTOR`: AASIST-L, released by clovaai under the MIT
@@ -78,6 +78,10 @@ def check_trusted_source(source, revision=None, trust_remote_code=False):
 
     Raises
     ------
+    FileNotFoundError
+        If the source is a local path (absolute, ``./``, ``../``, ``~``, or
+        with more than one ``/``: not an ``org/name`` hub id) that does not
+        exist: whatever the revision or the trust, there is nothing to load.
     ValueError
         If the source is remote, not trusted and not pinned to a commit.
 
@@ -90,13 +94,15 @@ def check_trusted_source(source, revision=None, trust_remote_code=False):
     ... except ValueError:
     ...     print("refused")
     refused
+    >>> check_trusted_source("/no/such/detector", trust_remote_code=True)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: detector folder not found: /no/such/detector
     """
-    if isinstance(source, FetchSource):
-        fetch_from, path = source
-        is_local = fetch_from == FetchFrom.LOCAL and os.path.isdir(path)
-    else:
-        path = str(source)
-        is_local = os.path.isdir(path)
+    path = _local_folder(source)
+    is_local = path is not None
+    if not is_local:
+        path = str(source[1] if isinstance(source, FetchSource) else source)
     if is_local or trust_remote_code:
         return
     is_hub_id = not path.startswith(("http:", "https:"))
@@ -108,6 +114,99 @@ def check_trusted_source(source, revision=None, trust_remote_code=False):
         "revision=<the full 40-character commit hash you reviewed>, or "
         "trust_remote_code=True if you trust the source."
     )
+
+
+#: ``org/name``: a hub id (a local path has no other form with one ``/``).
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def _local_folder(source):
+    """The folder ``source`` names on this machine; ``None`` for a hub id or URL.
+
+    Raises ``FileNotFoundError`` for a path that can only be local (absolute,
+    ``./``, ``../``, ``~``, or a separator but not ``org/name``) and is not a
+    folder, rather than letting it be fetched from a hub.
+    """
+    if isinstance(source, FetchSource):
+        fetch_from, path = source
+        path = str(path)
+        local = fetch_from == FetchFrom.LOCAL
+    else:
+        path = str(source)
+        local = not path.startswith(("http:", "https:")) and (
+            os.path.isabs(path)
+            or path.startswith(("./", "../", "~", "." + os.sep, ".." + os.sep))
+            or (("/" in path or os.sep in path) and not _HUB_ID.fullmatch(path))
+        )
+    if os.path.isdir(path):
+        return path
+    if not local:
+        return None
+    if os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} is a file, not a detector folder (give the folder that "
+            "holds hyperparams.yaml and model.ckpt)"
+        )
+    hint = ""
+    if path.startswith("~") and os.path.isdir(os.path.expanduser(path)):
+        hint = f" ('~' is not expanded after '=': write {os.path.expanduser(path)})"
+    raise FileNotFoundError(f"detector folder not found: {path}{hint}")
+
+
+def check_detector_folder(source, hparams_file="hyperparams.yaml"):
+    """Check that a local detector folder holds the files a detector needs.
+
+    A detector folder (written by :func:`dpda.export.export_detector`, i.e.
+    by ``train.py`` and ``import_checkpoint.py``) holds ``hyperparams.yaml``
+    and, for each module its ``pretrainer`` loads, ``<name>.ckpt``
+    (``model.ckpt``). Checked here, a missing file is named in the user's
+    folder, before anything is fetched into a ``savedir`` copy. A hub id or
+    URL passes (it is fetched later), as does ``None`` (the default detector).
+
+    Arguments
+    ---------
+    source : str, pathlib.Path or None
+        What ``DeepfakeDetector.from_hparams`` is given.
+    hparams_file : str
+        Name of the hyperparameters file in the folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder: missing, or without one of its files.
+
+    Example
+    -------
+    >>> check_detector_folder(DEFAULT_DETECTOR)
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> try:
+    ...     check_detector_folder(folder)
+    ... except FileNotFoundError as error:
+    ...     print(str(error).replace(folder, "<folder>"))
+    <folder> is not a detector folder: it has no hyperparams.yaml (a detector folder holds hyperparams.yaml and model.ckpt, as train.py and import_checkpoint.py export them)
+    """
+    folder = None if source is None else _local_folder(source)
+    if folder is None:
+        return
+    needed = [hparams_file]
+    path = os.path.join(folder, hparams_file)
+    if os.path.isfile(path):
+        # Round-trip parsing builds no object: safe before the real load.
+        with open(path, encoding="utf-8") as fin:
+            hparams = ruamel.yaml.YAML().load(fin) or {}
+        pretrainer = hparams.get("pretrainer") or {}
+        named = pretrainer.get("paths") or {}
+        needed += [
+            f"{k}.ckpt" for k in pretrainer.get("loadables") or {} if k not in named
+        ]
+    for name in needed:
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise FileNotFoundError(
+                f"{folder} is not a detector folder: it has no {name} (a detector "
+                "folder holds hyperparams.yaml and model.ckpt, as train.py and "
+                "import_checkpoint.py export them)"
+            )
 
 
 def load_weights_only(obj, path):
@@ -191,18 +290,162 @@ def split_windows(signal, width, hop):
     return starts, windows
 
 
+@dataclasses.dataclass
+class DecisionRule:
+    """How a detector turns a score into a label: the one rule, stated once.
+
+    Every label dpda shows (``classify_file``, ``dpda-detect``, the demo,
+    the model card) comes from :meth:`decide`, beside :attr:`text`, which
+    states the rule with its threshold in the units shown.
+
+    * ``bayes`` (calibrated detector): the Bayes decision of the cost model
+      on the calibrated LLR. The probability shown is the posterior of bona
+      fide at the prior ``1 - p_spoof``; deciding bona fide costs less in
+      expectation when ``c_miss P(bona fide) >= c_fa P(spoof)``, that is when
+      ``P(bona fide) >= c_fa / (c_miss + c_fa)`` (10/11 = 0.9091 for
+      ASVspoof 5's costs), which is ``LLR >= bayes_threshold(...)``. So a
+      probability of 0.88 with the label spoof is no contradiction: 0.88 is
+      below the stated 0.9091.
+    * ``score_threshold`` (uncalibrated detector): bona fide when the raw
+      score is above the detector's stored ``threshold`` (for a trained
+      detector the dev EER threshold); no probability is given.
+
+    Arguments
+    ---------
+    score_threshold : float
+        The detector's stored ``threshold`` on raw scores.
+    calibration : dpda.calibration.Calibration, optional
+        The map from scores to LLRs; ``None``: the ``score_threshold`` rule.
+    cost_model : dict, optional
+        ``p_spoof``, ``c_miss``, ``c_fa``; missing keys: ASVspoof 5's.
+
+    Example
+    -------
+    >>> cal = Calibration(scale=1.0, offset=0.0, prior=0.655)
+    >>> rule = DecisionRule(0.0, cal)
+    >>> out = rule.decide(-0.92)
+    >>> round(out["p_bonafide"], 3), round(out["p_threshold"], 4), out["label"]
+    (0.883, 0.9091, 'spoof')
+    >>> print(rule.text)
+    bona fide when P(bona fide) >= 0.9091 (Bayes decision of the cost model P(spoof) 0.05, Cmiss 1, Cfa 10 on the calibrated LLR: P(bona fide) at the prior 0.95 against Cfa / (Cmiss + Cfa))
+    >>> print(DecisionRule(0.5).text)
+    bona fide when score > 0.5000 (the detector's stored score threshold; uncalibrated scores: no probability)
+    """
+
+    score_threshold: float
+    calibration: Calibration = None
+    cost_model: dict = None
+
+    def __post_init__(self):
+        self.score_threshold = float(self.score_threshold)
+        self.cost_model = {**ASVSPOOF5_COST_MODEL, **(self.cost_model or {})}
+        bayes_threshold(**self.cost_model)  # checks the costs
+
+    @property
+    def name(self):
+        """``"bayes"`` or ``"score_threshold"``."""
+        return "bayes" if self.calibration is not None else "score_threshold"
+
+    @property
+    def prior(self):
+        """Prior of bona fide of the shown probability (``None`` uncalibrated)."""
+        return None if self.calibration is None else 1 - self.cost_model["p_spoof"]
+
+    @property
+    def p_threshold(self):
+        """The threshold on P(bona fide), ``c_fa / (c_miss + c_fa)``, or ``None``."""
+        if self.calibration is None:
+            return None
+        return self.cost_model["c_fa"] / (
+            self.cost_model["c_miss"] + self.cost_model["c_fa"]
+        )
+
+    @property
+    def llr_threshold(self):
+        """The Bayes threshold on LLRs, or ``None`` uncalibrated."""
+        return None if self.calibration is None else bayes_threshold(**self.cost_model)
+
+    @property
+    def threshold(self):
+        """The rule's threshold in raw-score units (what timelines draw)."""
+        if self.calibration is None:
+            return self.score_threshold
+        return (self.llr_threshold - self.calibration.offset) / self.calibration.scale
+
+    @property
+    def text(self):
+        """The rule in words, its threshold in the units shown beside labels."""
+        if self.calibration is None:
+            return (
+                f"bona fide when score > {self.score_threshold:.4f} (the "
+                "detector's stored score threshold; uncalibrated scores: no "
+                "probability)"
+            )
+        cost = self.cost_model
+        return (
+            f"bona fide when P(bona fide) >= {self.p_threshold:.4f} (Bayes "
+            f"decision of the cost model P(spoof) {cost['p_spoof']:g}, Cmiss "
+            f"{cost['c_miss']:g}, Cfa {cost['c_fa']:g} on the calibrated LLR: "
+            f"P(bona fide) at the prior {self.prior:g} against "
+            "Cfa / (Cmiss + Cfa))"
+        )
+
+    def decide(self, score):
+        """Label a raw score.
+
+        Arguments
+        ---------
+        score : float
+            The bona fide logit.
+
+        Returns
+        -------
+        dict
+            ``score``, ``calibrated``, ``llr`` and ``p_bonafide`` (``None``
+            uncalibrated), ``prior``, ``label`` (``"bonafide"`` or
+            ``"spoof"``), ``rule`` (:attr:`name`), ``rule_text``
+            (:attr:`text`), ``p_threshold``, ``llr_threshold``,
+            ``threshold`` (raw-score units) and ``cost_model`` (``None``
+            uncalibrated).
+        """
+        score = float(score)
+        calibrated = self.calibration is not None
+        result = {"score": score, "calibrated": calibrated, "llr": None}
+        result["p_bonafide"] = None
+        if calibrated:
+            result["llr"] = float(self.calibration.llr(score))
+            result["p_bonafide"] = posterior_bonafide(result["llr"], self.prior)
+            label = decide(result["llr"], **self.cost_model)
+        else:
+            label = "bonafide" if score > self.score_threshold else "spoof"
+        result.update(
+            prior=self.prior,
+            label=label,
+            rule=self.name,
+            rule_text=self.text,
+            p_threshold=self.p_threshold,
+            llr_threshold=self.llr_threshold,
+            threshold=self.threshold,
+            cost_model=dict(self.cost_model) if calibrated else None,
+        )
+        return result
+
+
 class DeepfakeDetector(Pretrained):
     """Score files or waveforms with a trained speech deepfake detector.
 
     The score of an utterance is the model's bona fide logit (higher = more
-    bona fide); ``classify_file`` compares it with the exported ``threshold``
-    (bona fide when ``score > threshold``, as in the EER).
+    bona fide). Labels follow the detector's :class:`DecisionRule`
+    (:meth:`decision_rule`): the Bayes decision of ``cost_model`` when the
+    detector is calibrated, the stored ``threshold`` otherwise.
 
     Hyperparameters read from ``hyperparams.yaml``:
 
     * ``sample_rate``: files are resampled to it and mixed down to mono.
-    * ``threshold``: decision threshold, calibrated at export time (e.g. the
-      EER threshold on the development set).
+    * ``threshold``: a threshold on raw scores set at export time (e.g. the
+      EER threshold on the development set); the decision rule of an
+      uncalibrated detector (bona fide when ``score > threshold``), unused
+      by the decisions of a calibrated one.
     * ``window_samples``: the training-time evaluation crop length.
     * ``long_audio`` (optional, default ``first``): ``first`` scores the first
       ``window_samples`` samples, tiling shorter files by repetition,
@@ -219,8 +462,8 @@ class DeepfakeDetector(Pretrained):
       affine map from scores to log-likelihood ratios fitted on dev
       (:mod:`dpda.calibration`); ``null`` or absent: not calibrated.
     * ``cost_model`` (optional, default ASVspoof 5's ``p_spoof: 0.05,
-      c_miss: 1, c_fa: 10``): the costs of :meth:`classify_file`'s Bayes
-      decision on calibrated scores.
+      c_miss: 1, c_fa: 10``): the prior and costs of the Bayes decision on
+      calibrated scores.
 
     Arguments
     ---------
@@ -294,7 +537,10 @@ class DeepfakeDetector(Pretrained):
         savedir : str or pathlib.Path, optional
             Where to collect the files. It also fills the ``savedir`` key of
             an exported ``hyperparams.yaml``, under which the model keeps
-            what it downloads itself (e.g. an SSL front end's cache).
+            what it downloads itself (e.g. an SSL front end's cache). Each
+            file is linked or copied again from ``source`` on every load, so
+            a folder used before for another detector never lends it its
+            files.
         overrides : dict or str, optional
             Changes to ``hyperparams.yaml``, e.g. ``{"long_audio": "windows"}``.
         revision : str, optional
@@ -323,6 +569,12 @@ class DeepfakeDetector(Pretrained):
                 raise ValueError("revision and fetch_config.revision disagree")
             fetch_config = dataclasses.replace(fetch_config, revision=revision)
         check_trusted_source(source, fetch_config.revision, trust_remote_code)
+        check_detector_folder(source, hparams_file)  # names the user's folder
+        if savedir is not None:
+            # SpeechBrain keeps any file it finds in savedir, even one linked
+            # or copied there from another detector: re-create every file
+            # from the source named now (the hub's cache is still used).
+            fetch_config = dataclasses.replace(fetch_config, overwrite=True)
 
         overrides = _as_mapping(overrides)
         if savedir is not None and "savedir" not in overrides:
@@ -402,8 +654,8 @@ class DeepfakeDetector(Pretrained):
             and for a calibrated detector ``llrs`` and ``p_bonafide`` (at the
             cost model's prior), each one value per window; ``score``, the
             mean of the window scores, with its ``decision``
-            (:meth:`classify_score`); ``threshold``, the raw-score threshold
-            of the decision.
+            (:meth:`DecisionRule.decide`); ``threshold``, the raw-score
+            threshold of the decision.
 
         Example
         -------
@@ -438,13 +690,12 @@ class DeepfakeDetector(Pretrained):
             "ends": [min(s + width, signal.shape[0]) / rate for s in starts],
             "scores": scores,
         }
-        if self.calibration is not None:
-            llrs = self.calibration.llr(scores)
+        rule = self.decision_rule()
+        if rule.calibration is not None:
+            llrs = rule.calibration.llr(scores)
             timeline["llrs"] = llrs.tolist()
-            timeline["p_bonafide"] = [
-                posterior_bonafide(v, 1 - self.cost_model["p_spoof"]) for v in llrs
-            ]
-        decision = self.classify_score(sum(scores) / len(scores))
+            timeline["p_bonafide"] = [posterior_bonafide(v, rule.prior) for v in llrs]
+        decision = rule.decide(sum(scores) / len(scores))
         timeline.update(
             score=decision["score"], decision=decision, threshold=decision["threshold"]
         )
@@ -549,22 +800,56 @@ class DeepfakeDetector(Pretrained):
             scores.extend(self._score_signals(signals).cpu().tolist())
         return scores
 
+    def decision_rule(self, prior=None, cost_model=None):
+        """The :class:`DecisionRule` that labels this detector's scores.
+
+        Arguments
+        ---------
+        prior : float, optional
+            Prior probability of bona fide, for the posterior and the
+            decision alike: short for ``cost_model={"p_spoof": 1 - prior}``.
+        cost_model : dict, optional
+            Overrides of the detector's ``p_spoof``, ``c_miss``, ``c_fa``.
+
+        Returns
+        -------
+        DecisionRule
+            Bayes decisions on calibrated LLRs, or the stored score
+            threshold when the detector is not calibrated.
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 400}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> detector.decision_rule().name
+        'score_threshold'
+        """
+        cost = {**self.cost_model, **(cost_model or {})}
+        if prior is not None:
+            cost["p_spoof"] = 1 - float(prior)
+        return DecisionRule(float(self.hparams.threshold), self.calibration, cost)
+
     def classify_file(self, path, prior=None, cost_model=None, **kwargs):
-        """Score one file and decide bona fide or spoof.
+        """Score one file and label it with :meth:`decision_rule`.
 
         On a calibrated detector, the raw score becomes a log-likelihood
-        ratio, the posterior probability of bona fide at ``prior``, and the
-        Bayes decision of ``cost_model``. Without calibration, the label
-        comes from the exported raw-score ``threshold`` and ``llr`` and
-        ``p_bonafide`` are ``None``.
+        ratio and the posterior probability of bona fide at the cost model's
+        prior, and the label is the cost model's Bayes decision: bona fide
+        when that probability is at least ``p_threshold``. Without
+        calibration, the label comes from the stored raw-score
+        ``threshold`` and ``llr`` and ``p_bonafide`` are ``None``.
 
         Arguments
         ---------
         path : str
             Audio file.
         prior : float, optional
-            Prior probability of bona fide for the posterior; default
-            ``1 - p_spoof`` of the cost model (0.95 for ASVspoof 5's).
+            Prior probability of bona fide (see :meth:`decision_rule`);
+            default ``1 - p_spoof`` of the cost model (0.95 for ASVspoof 5's).
         cost_model : dict, optional
             Overrides of ``p_spoof``, ``c_miss``, ``c_fa``.
         **kwargs
@@ -573,15 +858,17 @@ class DeepfakeDetector(Pretrained):
         Returns
         -------
         dict
-            ``score`` (raw bona fide logit), ``calibrated``, ``llr``,
-            ``p_bonafide``, ``prior``, ``label`` (``"bonafide"`` or
-            ``"spoof"``), ``threshold`` (the raw-score threshold that gave
-            the label), ``llr_threshold`` and ``cost_model``.
+            :meth:`DecisionRule.decide`'s: ``score`` (raw bona fide logit),
+            ``calibrated``, ``llr``, ``p_bonafide``, ``prior``, ``label``
+            (``"bonafide"`` or ``"spoof"``), ``rule``, ``rule_text`` (the
+            rule in words), ``p_threshold`` (on ``p_bonafide``),
+            ``llr_threshold``, ``threshold`` (the same decision on raw
+            scores) and ``cost_model``.
         """
         return self.classify_score(self.score_file(path, **kwargs), prior, cost_model)
 
     def classify_score(self, score, prior=None, cost_model=None):
-        """Calibrate and decide on a raw score (see :meth:`classify_file`).
+        """Label a raw score (see :meth:`classify_file`).
 
         Example
         -------
@@ -595,36 +882,11 @@ class DeepfakeDetector(Pretrained):
         >>> out = detector.classify_score(0.5)
         >>> out["llr"], round(out["p_bonafide"], 2), out["label"]
         (0.0, 0.95, 'bonafide')
-        >>> detector.classify_score(0.5, cost_model={"p_spoof": 0.5})["label"]
+        >>> round(out["p_threshold"], 4), out["rule"]
+        (0.9091, 'bayes')
+        >>> detector.classify_score(0.5, prior=0.5)["label"]
         'spoof'
         >>> detector.classify_score(0.5, cost_model={"p_spoof": 0.5, "c_fa": 1})["label"]
         'bonafide'
         """
-        cost = {**self.cost_model, **(cost_model or {})}
-        llr_threshold = bayes_threshold(**cost)
-        prior = 1 - cost["p_spoof"] if prior is None else float(prior)
-        result = {"score": float(score), "calibrated": self.calibration is not None}
-        if self.calibration is None:
-            threshold = float(self.hparams.threshold)
-            result.update(
-                llr=None,
-                p_bonafide=None,
-                prior=None,
-                label="bonafide" if score > threshold else "spoof",
-                threshold=threshold,
-                llr_threshold=None,
-                cost_model=None,
-            )
-            return result
-        cal = self.calibration
-        llr = float(cal.llr(score))
-        result.update(
-            llr=llr,
-            p_bonafide=posterior_bonafide(llr, prior),
-            prior=prior,
-            label=decide(llr, **cost),
-            threshold=(llr_threshold - cal.offset) / cal.scale,
-            llr_threshold=llr_threshold,
-            cost_model=cost,
-        )
-        return result
+        return self.decision_rule(prior, cost_model).decide(score)

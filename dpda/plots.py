@@ -433,7 +433,11 @@ def plot_timeline(timeline, png_path, title=None):
     decision = timeline["decision"]
     verdict = f"{decision['label']} (mean score {decision['score']:.3g})"
     if decision.get("p_bonafide") is not None:
-        verdict += f", P(bona fide) {decision['p_bonafide']:.2f}"
+        # The probability beside its threshold, so that the label follows.
+        verdict += (
+            f", P(bona fide) {decision['p_bonafide']:.4f}"
+            f" (bona fide from {decision['p_threshold']:.4f})"
+        )
     ax.set_title(f"{title}: {verdict}" if title else verdict, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     return _save(fig, plt, png_path)

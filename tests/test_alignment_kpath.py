@@ -31,11 +31,35 @@ N = sum(SIZES)
 NONE_ALL = 5
 NONE_AT = {(0, 4), (1, 3), (2, 1)}
 
-# Tolerances: the combined update (relative to the size of its terms) and the
-# weights. float32 gradients: the aligners accumulate the Gram matrix's dot
-# products in float32, so the weights carry float32 rounding too.
-UPDATE_TOL = {torch.float32: 1e-5, torch.float64: 1e-9}
-WEIGHT_TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+# Tolerances, from error bounds (u: the unit roundoff of the gradients' dtype,
+# 2**-24 for float32, 2**-53 for float64; gamma(n) = n u / (1 - n u), Higham's
+# bound for n roundings).
+# * Gram matrix: ``path_gram`` forms each product of two stored values exactly
+#   in float64 (24 + 24 bits < 53) and sums in float64, so every entry is within
+#   gamma_64(N) sum_i |a_i b_i| of the exact Gram of the stored gradients, for
+#   float32 and float64 paths alike and whatever the BLAS kernel's summation
+#   order (N = 33 here: < 4e-15 relative). GRAM_TOL leaves a factor 10^4.
+# * Weights: the aligners map that Gram matrix to weights in float64 by
+#   well-conditioned formulas (each test's cases keep away from cosines of +-1
+#   unless they say otherwise), so the weights are float64-accurate for either
+#   dtype: WEIGHT_TOL, relative to max(1, |w|).
+# * Update: ``combine_weighted`` casts each weight to the gradients' dtype,
+#   multiplies and adds the K terms in that dtype: each term k carries at most
+#   K + 1 roundings, so element i is within gamma(K + 1) sum_k |w_k J_ki| of the
+#   exact combination with the aligner's weights; the float64 reference adds as
+#   much again (2 gamma(K + 1)), and a reference whose weights differ by dw adds
+#   dw sum_k |J_ki| (``assert_update``).
+GRAM_TOL = 1e-11
+WEIGHT_TOL = 1e-10
+UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float64: 2.0**-53}
+
+
+def gamma(n, dtype):
+    """Higham's gamma_n = n u / (1 - n u) for the dtype's unit roundoff u."""
+    u = UNIT_ROUNDOFF[dtype]
+    return n * u / (1 - n * u)
+
+
 DTYPES = [torch.float32, torch.float64]
 DTYPE_IDS = ["f32", "f64"]
 
@@ -100,30 +124,41 @@ def run(aligner, paths):
     return flat(aligner.combine(*clone(paths)))
 
 
-def assert_update(out, ref, J, weights, dtype, msg=""):
-    """Compare flat updates, to a tolerance relative to the weighted terms."""
-    scale = float(np.max(np.abs(np.asarray(weights))[:, None] * np.abs(J)))
-    tol = UPDATE_TOL[dtype]
-    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * scale, err_msg=msg)
+def update_bound(J, weights, dtype, weight_tol=WEIGHT_TOL):
+    """Element-wise bound on |update - exact sum_k w_k J_k| (see the tolerances)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    k_paths = len(J)
+    terms = np.abs(weights)[:, None] * np.abs(J)
+    dw = weight_tol * max(1.0, float(np.abs(weights).max()))
+    return 2 * gamma(k_paths + 1, dtype) * terms.sum(0) + dw * np.abs(J).sum(0)
 
 
-def assert_weights(aligner, ref_weights, dtype, msg=""):
+def assert_update(out, ref, J, weights, dtype, msg="", weight_tol=WEIGHT_TOL):
+    """Compare flat updates element-wise to ``update_bound`` (the reference's weights)."""
+    bound = update_bound(J, weights, dtype, weight_tol)
+    err = np.abs(np.asarray(out) - np.asarray(ref))
+    worst = int(np.argmax(err - bound))
+    assert np.all(err <= bound), (
+        f"{msg}: |out - ref| = {err[worst]:.3g} > bound {bound[worst]:.3g} "
+        f"at element {worst}"
+    )
+
+
+def assert_weights(aligner, ref_weights, dtype, msg="", tol=WEIGHT_TOL):
     np.testing.assert_allclose(
         aligner.last_stats["weights"],
         ref_weights,
-        rtol=WEIGHT_TOL[dtype],
-        atol=WEIGHT_TOL[dtype] * max(1.0, float(np.abs(ref_weights).max())),
+        rtol=tol,
+        atol=tol * max(1.0, float(np.abs(ref_weights).max())),
         err_msg=msg,
     )
 
 
 def assert_gram(aligner, J, dtype):
     G = J @ J.T
+    # gamma_64(N) sum_i |a_i b_i| <= gamma_64(N) |a| |b|: GRAM_TOL |G| covers it.
     np.testing.assert_allclose(
-        aligner.last_stats["gram"],
-        G,
-        rtol=0,
-        atol=WEIGHT_TOL[dtype] * np.abs(G).max(),
+        aligner.last_stats["gram"], G, rtol=0, atol=GRAM_TOL * np.abs(G).max()
     )
 
 
@@ -228,7 +263,10 @@ def ref_cagrad(J, c, seed=0):
     return w, objective(w), c_prime
 
 
-def ref_min_norm(J, ridge=1e-12):
+RIDGE = 1e-12  # quadprog needs a positive definite matrix
+
+
+def ref_min_norm(J, ridge=RIDGE):
     """The min-norm point of the convex hull of the rows of J, by quadprog."""
     G = J @ J.T
     k_paths = len(G)
@@ -375,9 +413,7 @@ def test_gradvac_k_paths_sequence_matches_libmtl(k_paths, ema, rho_init, dtype):
     off = ~np.eye(k_paths, dtype=bool)
     got = np.array(aligner.rho_target)
     assert got.shape == (k_paths, k_paths)
-    np.testing.assert_allclose(
-        got[off], np.array(targets)[off], atol=10 * WEIGHT_TOL[dtype]
-    )
+    np.testing.assert_allclose(got[off], np.array(targets)[off], atol=10 * WEIGHT_TOL)
     assert np.any(got[off] != rho_init)
 
 
@@ -404,12 +440,14 @@ def test_gradvac_parameter_blocks_k3_match_per_block_reference(ema, dtype):
             )
             got = flat(out)[bounds[m] : bounds[m + 1]]
             want = ref[bounds[m] : bounds[m + 1]]
-            if dtype == torch.float32 and SIZES[m] == 1:
-                # A one-element block: every cosine is +-1 exactly, but the
-                # float32 dot products give 1 - 1e-7 and sqrt(1 - rho^2)
-                # magnifies that (see test_gradvac_scalar_block_float32_cosine).
+            if SIZES[m] == 1:
+                # A one-element block: every cosine is +-1, computed (here and
+                # in the reference) within 2 u64 (a product, a square root);
+                # sqrt(1 - rho^2) turns that into up to sqrt(4 u64) = 2.1e-8
+                # in each weight, times the formula's norm and target factors
+                # (measured up to 3.4e-8 in all): 1e-6 leaves a factor 30.
                 scale = np.abs(block).max() * np.abs(w).max()
-                np.testing.assert_allclose(got, want, atol=1e-3 * scale)
+                np.testing.assert_allclose(got, want, atol=1e-6 * scale)
             else:
                 assert_update(got, want, block, w, dtype, f"step {step} block {m}")
         assert_gram(aligner, J, dtype)
@@ -417,25 +455,31 @@ def test_gradvac_parameter_blocks_k3_match_per_block_reference(ema, dtype):
     got = np.array(aligner.rho_target)
     assert got.shape == (len(SHAPES), k_paths, k_paths)
     np.testing.assert_allclose(
-        got[:, off], np.array(targets)[:, off], atol=10 * WEIGHT_TOL[dtype]
+        got[:, off], np.array(targets)[:, off], atol=10 * WEIGHT_TOL
     )
 
 
 def test_gradvac_scalar_block_float32_cosine():
     """Opposite one-element gradients: g1' = g1 + |g1|/|g2| g2 = 0, and g2' = 0.
 
-    The dot products are taken in the gradients' dtype (documented in
-    path_gram): float32 gradients give a cosine within float32 rounding of
-    -1, and the update is zero to float32 precision; float64 ones exactly.
+    ``path_gram`` forms the products exactly in float64 for either dtype, so
+    the cosine is -1 within 2 u64 (a product and a square root) for float32
+    gradients as for float64 ones. The update ``a g1 + b g2`` is then zero up
+    to the weights' errors, sqrt(4 u64) (|g1| + |g2|) (from sqrt(1 - rho^2)
+    in each path's projection), and the combination's rounding in the
+    gradients' dtype, gamma(3) (|a g1| + |b g2|).
     """
     g1, g2 = -0.052519381046295166, 1.2034028768539429  # exact float32 values
-    for dtype, tol in ((torch.float32, 1e-6), (torch.float64, 1e-14)):
+    for dtype in DTYPES:
         aligner = get_aligner("gradvac", rho_init=0.5)
         out = aligner.combine(
             [torch.tensor([g1], dtype=dtype)], [torch.tensor([g2], dtype=dtype)]
         )
-        assert aligner.last_stats["cosine"] == pytest.approx(-1.0, abs=tol)
-        assert abs(out[0].item()) <= 1e3 * tol * abs(g2)
+        assert aligner.last_stats["cosine"] == pytest.approx(-1.0, abs=2 * 2.0**-53)
+        a, b = aligner.last_stats["weights"]
+        bound = math.sqrt(4 * 2.0**-53) * (abs(g1) + abs(g2))
+        bound += gamma(3, dtype) * (abs(a * g1) + abs(b * g2))
+        assert abs(out[0].item()) <= bound, (out[0].item(), bound)
 
 
 def test_gradvac_k_paths_state_dict_round_trip():
@@ -482,16 +526,34 @@ def check_cagrad(J0, c, dtype, seed, exact_direction=True, nones=True):
     assert_update(out, weights @ J, J, weights, dtype)
     # weights = (1/K + lam w) / (1 + c^2): recover the simplex point w.
     lam_w = weights * (1 + c**2) - 1.0 / k_paths
-    rel = 1e-9 if dtype == torch.float64 else 1e-6
+    # The solver sees the Gram matrix, whose entries are within
+    # eps_G = gamma_64(N) max|G| of J J^T for either dtype (see the
+    # tolerances). On the simplex |w^T dG w| <= eps_G, and F holds
+    # c' sqrt(w^T G w): the objective the solver minimises is within
+    # c' sqrt(eps_G) + eps_G of F everywhere, so its optimum is within twice
+    # that of SLSQP's (near g_w = 0, on a singular face, nothing that reads
+    # only the Gram matrix can do better). Then 1e-9 of the scale for the
+    # float64 arithmetic of the solver and of the check.
+    G = J @ J.T
+    eps_g = gamma(len(J[0]), torch.float64) * np.abs(G).max()
+    rel = 1e-9
     scale = abs(f_ref) + np.linalg.norm(J.mean(0)) ** 2
+    gram_bound = 2 * (c_prime * math.sqrt(eps_g) + eps_g)
     if lam_w.sum() > 1e-12:
         w = lam_w / lam_w.sum()
         assert w.min() >= -1e-12
         # Never worse than SLSQP (relative to the objective's scale, |g0|^2).
-        assert objective(w) <= f_ref + rel * scale, (objective(w), f_ref, w, w_ref)
+        assert objective(w) <= f_ref + rel * scale + gram_bound, (
+            objective(w),
+            f_ref,
+            w,
+            w_ref,
+        )
     else:  # lam = 0: the aligner found g_w = 0, F = 0; nothing does better
-        assert f_ref >= -rel * scale
+        assert f_ref >= -rel * scale - gram_bound
     if exact_direction:
+        # SLSQP's w_ref (ftol 1e-16) is known to about sqrt(1e-16) = 1e-8,
+        # which c' / |g_w| may amplify: 1e-6 of the direction's size.
         gw = w_ref @ J
         d_ref = (J.mean(0) + c_prime / np.linalg.norm(gw) * gw) / (1 + c**2)
         np.testing.assert_allclose(out, d_ref, atol=1e-6 * np.abs(d_ref).max())
@@ -527,7 +589,7 @@ def test_cagrad_degenerate_paths_reach_the_slsqp_objective(c):
             np.stack([g[0], -g[0], g1]), c, dtype, 0, exact_direction=False, nones=False
         )
         ref = J.mean(0) / (1 + c**2)
-        np.testing.assert_allclose(out, ref, atol=UPDATE_TOL[dtype] * np.abs(J).max())
+        assert_update(out, ref, J, np.full(3, 1.0 / 3 / (1 + c**2)), dtype)
 
 
 @pytest.mark.parametrize("rescale", [0, 1, 2])
@@ -557,11 +619,10 @@ def test_mgda_matches_quadprog(k_paths, dtype):
         w_ref = ref_min_norm(J)
         aligner = get_aligner("mgda")
         out = run(aligner, paths)
-        assert_update(out, w_ref @ J, J, w_ref, dtype, f"case {case}")
-        if dtype == torch.float64:
-            np.testing.assert_allclose(
-                aligner.last_stats["weights"], w_ref, atol=1e-8, err_msg=f"case {case}"
-            )
+        # Affinely independent random paths: quadprog's ridge moves its
+        # weights by about RIDGE times the scaled Gram's condition number.
+        assert_update(out, w_ref @ J, J, w_ref, dtype, f"case {case}", weight_tol=1e-8)
+        assert_weights(aligner, w_ref, dtype, f"case {case}", tol=1e-8)
 
 
 def degenerate_cases():
@@ -587,12 +648,18 @@ def test_mgda_degenerate_cases(case, dtype):
     out = run(aligner, paths)
     w = np.array(aligner.last_stats["weights"])
     assert w.min() >= 0 and w.sum() == pytest.approx(1.0, abs=1e-12)
-    scale = np.abs(J).max()
-    # The weights need not be unique here; the min-norm point is.
-    np.testing.assert_allclose(out, d_ref, atol=max(1e-8, UPDATE_TOL[dtype]) * scale)
-    assert np.linalg.norm(w @ J) <= np.linalg.norm(d_ref) + 1e-8 * scale
-    if case != "identical_pair":  # 0 lies in the hull
-        assert np.abs(out).max() <= max(1e-8, UPDATE_TOL[dtype]) * scale
+    # The weights need not be unique here; the min-norm point d* is. Ours: w
+    # minimises w^T G w with each Gram entry within GRAM_TOL max|G| (weights on
+    # the simplex), so |w J|^2 <= |d*|^2 + 2 GRAM_TOL max|G|, and strong
+    # convexity gives |w J - d*|^2 <= that excess. quadprog's: its ridge r on
+    # the Gram scaled by s = trace(G) / K moves it by at most sqrt(r s).
+    G = J @ J.T
+    ours = math.sqrt(2 * GRAM_TOL * np.abs(G).max())
+    theirs = math.sqrt(RIDGE * np.trace(G) / len(G))
+    rounding = update_bound(J, w, dtype, weight_tol=0.0)
+    np.testing.assert_array_less(np.abs(out - d_ref), ours + theirs + rounding)
+    if case != "identical_pair":  # 0 lies in the hull: d* = 0
+        np.testing.assert_array_less(np.abs(out), ours + rounding)
 
 
 # ---------------------------------------------------------------- torchjd

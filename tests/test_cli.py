@@ -124,7 +124,7 @@ def test_table_csv_lists_and_globs(mixed, tmp_path):
     result = run_cli(listing, str(mixed / "more" / "*.ogg"), "--format", "csv")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "path,duration_s,score,label_or_error"
+    assert lines[0] == "path,duration_s,score,label_or_error,decision_rule"
     assert [line.split(",")[0].rsplit("/", 1)[-1] for line in lines[1:]] == [
         "mono16k.wav",
         "speech.mp3",
@@ -227,3 +227,27 @@ def test_expand_inputs_recurses_and_keeps_order(mixed):
 def test_main_in_process_returns_the_status(mixed, capsys):
     assert main([str(mixed / "mono16k.wav"), "--no-progress"]) == 0
     assert "1 files: " in capsys.readouterr().out
+
+
+def test_every_report_states_the_decision_rule(small_detector, tmp_path, capsys):
+    rate = 16000
+    for seed in range(4):
+        sf.write(tmp_path / f"clip{seed}.wav", tone(1.5, rate, seed=seed), rate)
+    args = [str(tmp_path), "--detector", small_detector, "--no-progress"]
+    rule = DeepfakeDetector.from_hparams(small_detector).decision_rule()
+    assert rule.name == "bayes" and "P(bona fide) >= 0.9091" in rule.text
+    assert main([*args, "--format", "json", "--output", str(tmp_path / "r.json")]) == 0
+    report = json.load(open(tmp_path / "r.json"))
+    assert report["decision_rule"]["text"] == rule.text
+    threshold = report["decision_rule"]["p_threshold"]
+    for row in report["files"]:
+        assert (row["p_bonafide"] >= threshold) == (row["label"] == "bonafide")
+    assert main([*args, "--format", "csv", "--output", str(tmp_path / "r.csv")]) == 0
+    assert rule.text in capsys.readouterr().err  # beside the summary
+    with open(tmp_path / "r.csv", newline="") as fin:
+        import csv
+
+        rows = list(csv.DictReader(fin))
+    assert {r["decision_rule"] for r in rows} == {rule.text}
+    assert main([*args, "--format", "table"]) == 0
+    assert f"Decision rule: {rule.text}" in capsys.readouterr().out

@@ -380,3 +380,83 @@ def test_extract_model_hparams_refuses_code_and_placeholders():
         extract_model_hparams(TOY + "bad: !ref <missing>\n", model_key="bad")
     with pytest.raises(KeyError):  # overrides must match, as in HyperPyYAML
         extract_model_hparams(TOY, overrides={"not_a_key": 1})
+
+
+def small_detector(threshold=0.0, calibration=None, **hparams):
+    """An in-memory detector with a tiny random model (scores are not used)."""
+    from dpda.models.raw_cnn import RawCNN
+
+    return DeepfakeDetector(
+        modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        hparams={
+            "sample_rate": 16000,
+            "threshold": threshold,
+            "window_samples": 4000,
+            "calibration": calibration,
+            **hparams,
+        },
+    )
+
+
+def test_the_shown_probability_and_the_label_follow_one_rule():
+    detector = small_detector(calibration={"scale": 1.0, "offset": 0.0, "prior": 0.6})
+    # The issue's file: P(bona fide) 0.883 at the prior 0.95, labelled spoof.
+    shown = detector.classify_score(-0.92)
+    assert round(shown["p_bonafide"], 3) == 0.883 and shown["label"] == "spoof"
+    # It is labelled spoof because 0.883 is below the threshold it is compared
+    # with, which is stated in the same units: Cfa / (Cmiss + Cfa) = 10/11.
+    assert shown["p_threshold"] == pytest.approx(10 / 11)
+    assert shown["rule"] == "bayes"
+    assert f"P(bona fide) >= {10 / 11:.4f}" in shown["rule_text"]
+    for prior, cost_model in [(None, None), (0.5, None), (None, {"c_fa": 1.0})]:
+        for score in np.linspace(-6, 6, 49):
+            out = detector.classify_score(score, prior=prior, cost_model=cost_model)
+            bona = out["label"] == "bonafide"
+            assert (out["p_bonafide"] >= out["p_threshold"]) == bona, (prior, score)
+            assert (out["score"] >= out["threshold"]) == bona  # raw-score units
+            assert (out["llr"] >= out["llr_threshold"]) == bona
+            if prior is not None:  # one prior for the probability and the decision
+                assert out["prior"] == prior and out["cost_model"]["p_spoof"] == 0.5
+    # Uncalibrated: no probability; the stored score threshold, stated.
+    plain = small_detector(threshold=0.25).classify_score(0.3)
+    assert plain["rule"] == "score_threshold" and plain["p_threshold"] is None
+    assert plain["label"] == "bonafide" and "score > 0.2500" in plain["rule_text"]
+
+
+def test_every_place_that_shows_a_label_states_the_rule(tmp_path):
+    from dpda.cli import format_rows
+    from dpda.demo import format_verdict
+    from dpda.models.raw_cnn import RawCNN
+
+    calibration = {"scale": 2.0, "offset": -0.5, "prior": 0.655, "fitted_on": "dev"}
+    for cal in (calibration, None):
+        detector = small_detector(threshold=0.1, calibration=cal)
+        rule = detector.decision_rule()
+        timeline = detector.score_timeline(torch.randn(16000), window_seconds=0.5)
+        assert timeline["decision"]["rule_text"] == rule.text
+        assert rule.text in format_verdict(timeline, "RawCNN")
+        row = {"path": "a.wav", "duration": 1.0, "error": None}
+        row.update({k: timeline["decision"][k] for k in ("score", "llr", "label")})
+        row["p_bonafide"] = timeline["decision"]["p_bonafide"]
+        for fmt in ("table", "csv", "json"):
+            text, _ = format_rows([row], fmt, "toy", rule)
+            assert rule.text in text, fmt
+    # The model card states the same rule as the detector it describes.
+    (tmp_path / "train.yaml").write_text(
+        "sample_rate: 16000\neval_max_samples: 4000\n"
+        "model: !new:dpda.models.raw_cnn.RawCNN\n    channels: [8]\n"
+        "    kernel_size: 33\n"
+    )
+    for cal in (calibration, None):
+        folder = export_detector(
+            str(tmp_path / f"detector_{cal is None}"),
+            str(tmp_path / "train.yaml"),
+            RawCNN(channels=[8], kernel_size=33),
+            threshold=0.1,
+            calibration=cal,
+        )
+        detector = DeepfakeDetector.from_hparams(folder)
+        card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
+        assert detector.decision_rule().text in card
+        if cal is not None:  # the EER threshold is not presented as the decision
+            assert "bona fide when score > threshold" not in card

@@ -1,6 +1,7 @@
 """DET curves and score histograms: valid PNGs, also on awkward scores."""
 
 import math
+import os
 from statistics import NormalDist
 
 import numpy as np
@@ -83,3 +84,36 @@ def test_score_histograms_counts_and_needs_a_finite_score(tmp_path):
     check_png(path, min_bytes=5000)
     with pytest.raises(ValueError, match="finite score"):
         plot_score_histograms([math.nan], [math.inf], path)
+
+
+def test_a_training_run_says_nothing_about_torchvision(tmp_path):
+    """SpeechBrain's train_logger warns on import that figures cannot be saved
+    without torchvision (its image saver, unused here): not in our runs, whose
+    figures matplotlib saves; its other messages still show."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hparams = os.path.join(root, "hparams", "mini_dpda_rawboost.yaml")
+    # As train.py and import_checkpoint.py: the training hparams (whose
+    # train_logger is SpeechBrain's FileTrainLogger), then figures.
+    script = f"""
+import logging
+logging.basicConfig(level=logging.INFO)
+from hyperpyyaml import load_hyperpyyaml
+with open({hparams!r}) as fin:
+    hparams = load_hyperpyyaml(fin, {{"output_folder": {str(tmp_path / "run")!r}}})
+hparams["train_logger"].log_stats({{"epoch": 1}}, train_stats={{"loss": 0.5}})
+import numpy as np
+from dpda.plots import plot_det_curve
+curves = {{"cm": (np.arange(10.0), np.arange(10.0) - 3)}}
+plot_det_curve(curves, {str(tmp_path / "det.png")!r})
+logging.getLogger("speechbrain.utils.train_logger").warning("another warning")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torchvision" not in result.stderr
+    assert "another warning" in result.stderr
+    check_png(tmp_path / "det.png", min_bytes=1000)

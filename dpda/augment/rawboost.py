@@ -789,6 +789,8 @@ _SERIES = {
     7: ("isd", "ssi"),
     8: ("lnl", "isd"),
 }
+#: The RawBoost algorithms (the ``algo`` argument, hparams ``rawboost_algo``).
+ALGORITHMS = tuple(_SERIES)
 
 
 def _params_to(params, device):

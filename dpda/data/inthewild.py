@@ -122,7 +122,10 @@ def prepare_in_the_wild(data_folder, save_folder, name="in_the_wild", skip_prep=
         return output
     meta = os.path.join(data_folder, "meta.csv")
     if not os.path.isfile(meta):
-        raise FileNotFoundError(f"In-the-Wild meta.csv not found: {meta}")
+        raise FileNotFoundError(
+            f"In-the-Wild meta.csv not found: {meta} (is data_folder the "
+            "release_in_the_wild folder?)"
+        )
     entries = parse_itw_meta(meta)
     check_audio_exists(entries, data_folder, meta)
     write_manifest(entries, output, "In-the-Wild")

@@ -24,12 +24,36 @@ logger = logging.getLogger(__name__)
 PREP_OPTIONS_FILE = "prepare_options.json"  # default stamp name
 
 
+def _current_umask():
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _open_mode(path):
+    """The permission bits ``open(path, "w")`` would leave on ``path``."""
+    try:
+        return os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
+    except FileNotFoundError:
+        return 0o666 & ~_current_umask()
+
+
 @contextlib.contextmanager
 def open_atomic(path, newline=None):
     """Open ``path`` for writing text through a temporary file and a rename.
 
     The file appears whole when the block ends, or not at all: an interrupted
-    write never leaves a truncated file that looks complete.
+    write never leaves a truncated file that looks complete. Its permissions
+    are those an ordinary ``open(path, "w")`` gives: a new file's follow the
+    umask, an existing file keeps its own.
 
     Arguments
     ---------
@@ -53,8 +77,11 @@ def open_atomic(path, newline=None):
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    mode = _open_mode(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
     try:
+        # mkstemp creates the file 0600; give it what open() would have.
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
             yield f
         os.replace(tmp, path)

@@ -62,6 +62,7 @@ from dpda.models.checkpoint_mapping import (
     read_authors_checkpoint,
 )
 from dpda.published import describe_checkpoint, fetch_checkpoint
+from dpda.recipe_cli import check_values, method_choices, preview_hparams
 
 # The authors' input handling: the raw waveform, not normalised.
 AUTHORS_INPUT = {"ssl_normalize_wav": False}
@@ -69,12 +70,23 @@ AUTHORS_INPUT = {"ssl_normalize_wav": False}
 
 def main(argv=None):
     """Map the checkpoint onto the hparams' model and export a detector."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Keys of HPARAMS_FILE can be overridden after it with "
+        "--KEY=VALUE (e.g. --backend=sls; python train.py HPARAMS_FILE --help "
+        "lists them). Exit status: 0 when the detector was exported, 2 on a "
+        "usage error (one line saying what to do).",
+    )
     parser.add_argument(
         "checkpoint",
         help="a released .pth state dict: a file or hf://<owner>/<repo>/<file>",
     )
     parser.add_argument("out_dir", help="the detector folder to write")
+    parser.add_argument(
+        "hparams_file",
+        help="the hparams file whose model the checkpoint fits, e.g. "
+        "hparams/dpda_rawboost.yaml",
+    )
     parser.add_argument(
         "--threshold",
         type=float,
@@ -85,9 +97,15 @@ def main(argv=None):
         "--revision", default=None, help="hub revision (a commit hash pins the file)"
     )
     args, rest = parser.parse_known_args(argv)
-    hparams_file, _, overrides = sb.parse_arguments(rest)
+    hparams_file, _, overrides = sb.parse_arguments([args.hparams_file, *rest])
+    if not os.path.isfile(hparams_file):
+        parser.error(f"hparams file not found: {hparams_file}")
     overrides = yaml.safe_load(overrides) if overrides else {}
     overrides.setdefault("data_folder", "unused")
+    try:  # every key and method name, before anything is read or built
+        check_values(preview_hparams(hparams_file, overrides), method_choices())
+    except ValueError as error:
+        parser.error(str(error))
     try:  # before building (and downloading) the model
         path = fetch_checkpoint(args.checkpoint, revision=args.revision)
         state_dict = read_authors_checkpoint(path)

@@ -21,6 +21,11 @@ and on the real corpus::
 
     python train.py hparams/dpda_rawboost.yaml --data_folder=/path/to/LA
 
+``python train.py <hparams file> --help`` lists the file's keys with their
+values and comments. A wrong path, key or value is one line (exit status 2)
+before any work: the arguments are checked first, then the corpus is
+prepared, and only then is the model built.
+
 Authors
  * dpda contributors 2026
 """
@@ -37,6 +42,7 @@ from speechbrain.utils.distributed import run_on_main
 from dpda.data.asvspoof import prepare_asvspoof2019_la
 from dpda.data.asvspoof5 import prepare_asvspoof5
 from dpda.data.inthewild import prepare_in_the_wild
+from dpda.data.listing import ProtocolError
 from dpda.data.minicorpus import (
     describe_training_data,
     generate_mini_corpus,
@@ -59,6 +65,7 @@ from dpda.evaluation import (
 from dpda.export import export_detector
 from dpda.plots import plot_alignment_stats, plot_reliability
 from dpda.published import fetch_checkpoint
+from dpda.recipe_cli import parse_recipe_arguments, user_errors
 from dpda.scores import read_score_file
 
 logger = logging.getLogger(__name__)
@@ -194,18 +201,24 @@ def loader_options(options, hparams):
 
 
 if __name__ == "__main__":
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    # The arguments before any work: the hparams file, every key and the
+    # values that name a method; --help lists the hparams file's keys.
+    hparams_file, run_opts, overrides, values = parse_recipe_arguments(
+        sys.argv[1:], "train.py", __doc__, choices={"corpus": tuple(CORPORA)}
+    )
     # Multi-GPU: torchrun --nproc_per_node=N train.py ... (no-op otherwise).
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-
     sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
+        experiment_directory=values["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
-    run_on_main(prepare_data, kwargs={"hparams": hparams})
+    # The corpus before the model: loading the hparams builds the model (and
+    # downloads an SSL front end), so a wrong data_folder is found first.
+    with user_errors("train.py", FileNotFoundError, ProtocolError):
+        run_on_main(prepare_data, kwargs={"hparams": values})
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
     train_set, dev_set, eval_sets = dataio_prep(hparams)
 
     brain = hparams["brain_class"](

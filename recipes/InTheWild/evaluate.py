@@ -41,7 +41,13 @@ from dpda.evaluation import (
     report_scores,
     write_results,
 )
-from dpda.inference import DEFAULT_DETECTOR, DeepfakeDetector
+from dpda.inference import (
+    DEFAULT_DETECTOR,
+    DeepfakeDetector,
+    check_detector_folder,
+    check_trusted_source,
+)
+from dpda.recipe_cli import parse_recipe_arguments, user_errors
 from dpda.scores import score_dataset, write_scores
 
 logger = logging.getLogger(__name__)
@@ -95,14 +101,31 @@ def prepare(hparams):
 
 
 if __name__ == "__main__":
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    # The arguments before any work; --help lists the hparams file's keys.
+    hparams_file, run_opts, overrides, values = parse_recipe_arguments(
+        sys.argv[1:],
+        "evaluate.py",
+        __doc__,
+        choices={"eval_set": EVAL_SETS},
+        only_flags=("device",),
+    )
     sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
+        experiment_directory=values["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    # The detector's folder as the user named it, its source, and the corpus
+    # (ValueError: a refused hub source, a malformed protocol line) before the
+    # detector is loaded: a wrong path is one line.
+    with user_errors("evaluate.py", FileNotFoundError, ValueError):
+        check_detector_folder(values["detector"])
+        if values["detector"] is not None:
+            check_trusted_source(
+                values["detector"], values["revision"], values["trust_remote_code"]
+            )
+        manifest = prepare(values)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
     device = run_opts.get("device") or (
         "cuda:0" if torch.cuda.is_available() else "cpu"
     )
@@ -118,7 +141,6 @@ if __name__ == "__main__":
         crop = detector.hparams.window_samples
     crop = crop or None  # 0: whole files
 
-    manifest = prepare(hparams)
     with open(manifest, encoding="utf-8") as f:
         entries = json.load(f)
     dataset = load_manifest(
