@@ -70,8 +70,7 @@ class Accumulate(Aligner):
         paths = [grads_1, grads_2, *more_grads]
         k = len(paths)
         gram = [[1.0 if i == j else 0.0 for j in range(k)] for i in range(k)]
-        self.last_stats = {"cosine": 0.0, "conflict": False, "gram": gram}
-        self.last_stats["weights"] = [1.0] * k
+        self.last_stats = {"gram": gram, "weights": [1.0] * k}
         return combine_weighted(paths, [1.0] * k)
 
 

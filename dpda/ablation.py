@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from dpda.data.manifest import open_atomic, write_json_atomic
+from dpda.files import open_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -337,12 +337,12 @@ def collect_run(run_folder):
         if steps:
             row["conflict_rate"] = sum(int(s["conflict"]) for s in steps) / len(steps)
             # More than two paths: the conflict rate of every pair too.
-            for key in steps[0]:
-                if key.startswith("conflict_"):
-                    pair = key[len("conflict_") :]
-                    row[f"pair_conflict_rate_{pair}"] = sum(
-                        int(s[key]) for s in steps
-                    ) / len(steps)
+            pair_keys = [k for k in steps[0] if k.startswith("conflict_")]
+            for key in pair_keys if len(pair_keys) > 1 else []:
+                pair = key[len("conflict_") :]
+                row[f"pair_conflict_rate_{pair}"] = sum(
+                    int(s[key]) for s in steps
+                ) / len(steps)
             row["cosine"] = sum(float(s["cosine"]) for s in steps) / len(steps)
     return row
 

@@ -14,11 +14,9 @@ Authors
  * dpda contributors 2026
 """
 
-import csv
 import functools
 import json
 import logging
-import math
 import os
 
 import speechbrain as sb
@@ -34,8 +32,13 @@ from speechbrain.utils.checkpoints import (
 from speechbrain.utils.distributed import ddp_all_reduce
 
 from dpda.alignment import get_aligner
+from dpda.alignment.stats import (
+    epoch_summary,
+    stat_fields,
+    step_stats,
+    write_epoch_rows,
+)
 from dpda.checkpoints import RNGState
-from dpda.data.manifest import open_atomic
 from dpda.data.pipelines import BONAFIDE_INDEX
 from dpda.metrics import eer_report, warn_ties
 from dpda.scores import bonafide_scores, write_scores
@@ -48,18 +51,6 @@ DPDA_MODES = ("split", "joint")
 #: Which gradients are aligned under DDP (hparams ``ddp_align``): the global
 #: ones, or each process's own.
 DDP_ALIGN_MODES = ("exact", "local")
-
-ALIGN_STAT_FIELDS = (
-    "epoch",
-    "step",
-    "cosine",
-    "dot",
-    "norm_clean",
-    "norm_aug",
-    "conflict",
-    "coef_clean",
-    "coef_aug",
-)
 
 
 def weighted_cross_entropy(logits, labels, class_weights):
@@ -730,20 +721,14 @@ class DPDABrain(AntiSpoofBrain):
         """Keep the aligner's statistics of this optimizer step, in real units.
 
         Under a GradScaler the gradients carry the loss scale ``s``: norms are
-        divided by ``s`` and dot products by ``s**2`` (cosines and the
-        aligner's weights do not depend on it).
+        divided by it (cosines and the aligner's weights do not depend on it).
         """
-        stats = dict(self.aligner.last_stats)
+        gram, weights = (
+            self.aligner.last_stats["gram"],
+            self.aligner.last_stats["weights"],
+        )
         scale = float(self.scaler.get_scale()) if self.scaler.is_enabled() else 1.0
-        if len(self.path_names) == 2:
-            for key in ("norm_clean", "norm_aug"):
-                if key in stats:
-                    stats[key] = stats[key] / scale
-            if "dot" in stats:
-                stats["dot"] = stats["dot"] / scale**2
-            stats["conflict"] = int(stats["conflict"])
-        else:
-            stats = path_stats(self.path_names, stats["gram"], stats["weights"], scale)
+        stats = step_stats(self.path_names, gram, weights, scale)
         stats["epoch"] = self.hparams.epoch_counter.current
         stats["step"] = self.optimizer_step + 1
         self.epoch_align_stats.append(stats)
@@ -772,20 +757,10 @@ class DPDABrain(AntiSpoofBrain):
     def train_epoch_stats(self, epoch):
         """Conflict rate(s) and mean cosine of the epoch; rows to the CSV."""
         rows = self.epoch_align_stats
-        if not rows:
-            return {}
-        path = os.path.join(self.hparams.output_folder, "alignment_stats.csv")
-        if sb.utils.distributed.if_main_process():
-            write_epoch_rows(path, epoch, rows, align_stat_fields(self.path_names))
-        stats = {
-            "conflict_rate": sum(r["conflict"] for r in rows) / len(rows),
-            "cosine": sum(r["cosine"] for r in rows) / len(rows),
-        }
-        if len(self.path_names) > 2:
-            for a, b in path_pairs(self.path_names):
-                key = f"conflict_{a}_{b}"
-                stats[f"conflict_rate_{a}_{b}"] = sum(r[key] for r in rows) / len(rows)
-        return stats
+        if rows and sb.utils.distributed.if_main_process():
+            path = os.path.join(self.hparams.output_folder, "alignment_stats.csv")
+            write_epoch_rows(path, epoch, rows, stat_fields(self.path_names))
+        return epoch_summary(self.path_names, rows)
 
 
 def augmented_paths(hparams):
@@ -832,144 +807,6 @@ def augmented_paths(hparams):
                 "path is always there; use letters, digits and _)"
             )
     return dict(paths)
-
-
-def path_pairs(names):
-    """Every pair of path names, in order.
-
-    Arguments
-    ---------
-    names : list of str
-        Path names.
-
-    Returns
-    -------
-    list of (str, str)
-
-    Example
-    -------
-    >>> path_pairs(["clean", "rawboost", "codec"])
-    [('clean', 'rawboost'), ('clean', 'codec'), ('rawboost', 'codec')]
-    """
-    return [
-        (names[i], names[j])
-        for i in range(len(names))
-        for j in range(i + 1, len(names))
-    ]
-
-
-def align_stat_fields(names):
-    """The columns of ``alignment_stats.csv`` for the paths ``names``.
-
-    Two paths: :data:`ALIGN_STAT_FIELDS`, as ever. More: ``cosine`` (mean over
-    the pairs) and ``conflict`` (any pair), then the cosine and conflict of
-    every pair, the norm and the weight of every path.
-
-    Arguments
-    ---------
-    names : list of str
-        Path names, ``clean`` first.
-
-    Returns
-    -------
-    tuple of str
-
-    Example
-    -------
-    >>> align_stat_fields(["clean", "aug"]) == ALIGN_STAT_FIELDS
-    True
-    >>> align_stat_fields(["clean", "rb", "codec"])[:6]
-    ('epoch', 'step', 'cosine', 'conflict', 'cosine_clean_rb', 'conflict_clean_rb')
-    """
-    if len(names) == 2:
-        return ALIGN_STAT_FIELDS
-    fields = ["epoch", "step", "cosine", "conflict"]
-    for a, b in path_pairs(names):
-        fields += [f"cosine_{a}_{b}", f"conflict_{a}_{b}"]
-    for name in names:
-        fields += [f"norm_{name}", f"coef_{name}"]
-    return tuple(fields)
-
-
-def path_stats(names, gram, weights, scale=1.0):
-    """One step's statistics of K paths from their Gram matrix and weights.
-
-    Arguments
-    ---------
-    names : list of str
-        Path names.
-    gram : list of list of float
-        The K x K Gram matrix of the (scaled) gradients.
-    weights : list of float
-        The aligner's weights.
-    scale : float
-        Loss scale the gradients carry (norms are divided by it).
-
-    Returns
-    -------
-    dict
-        The fields of :func:`align_stat_fields` but ``epoch`` and ``step``.
-
-    Example
-    -------
-    >>> s = path_stats(["clean", "a", "b"], [[1, -1, 0], [-1, 4, 0], [0, 0, 1]], [1, 1, 1])
-    >>> s["cosine_clean_a"], s["conflict_clean_a"], s["conflict_a_b"], s["conflict"], s["norm_a"]
-    (-0.5, 1, 0, 1, 2.0)
-    """
-    norms = [math.sqrt(max(0.0, gram[i][i])) for i in range(len(names))]
-    stats, cosines, conflicts = {}, [], []
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            denom = norms[i] * norms[j]
-            cosine = gram[i][j] / denom if denom > 0 else 0.0
-            conflict = int(gram[i][j] < 0)
-            stats[f"cosine_{names[i]}_{names[j]}"] = cosine
-            stats[f"conflict_{names[i]}_{names[j]}"] = conflict
-            cosines.append(cosine)
-            conflicts.append(conflict)
-    for name, norm, weight in zip(names, norms, weights):
-        stats[f"norm_{name}"] = norm / scale
-        stats[f"coef_{name}"] = weight
-    stats["cosine"] = sum(cosines) / len(cosines)
-    stats["conflict"] = int(any(conflicts))
-    return stats
-
-
-def write_epoch_rows(path, epoch, rows, fields=ALIGN_STAT_FIELDS):
-    """Write one epoch's alignment rows to the CSV, atomically and idempotently.
-
-    Rows of this epoch or later already in the file (an epoch redone after a
-    resumption) are replaced, so the file never holds an epoch twice.
-
-    Arguments
-    ---------
-    path : str
-        ``alignment_stats.csv``.
-    epoch : int
-        The epoch the rows belong to.
-    rows : list of dict
-        Per-step statistics.
-    fields : tuple of str
-        The columns (:func:`align_stat_fields`).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "stats.csv")
-    >>> write_epoch_rows(path, 1, [{"epoch": 1, "step": 1, "cosine": 0.5}])
-    >>> write_epoch_rows(path, 1, [{"epoch": 1, "step": 1, "cosine": 0.25}])
-    >>> open(path).read().splitlines()[1]
-    '1,1,0.25,,,,,,'
-    """
-    kept = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8", newline="") as f:
-            kept = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
-    with open_atomic(path, newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(kept)
-        writer.writerows(rows)
 
 
 def _all_reduce_mean(grads):

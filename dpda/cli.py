@@ -614,7 +614,7 @@ def main(argv=None):
     rule = detector.decision_rule()
     text, summary = format_rows(rows, args.format, name, rule)
     if args.output:
-        from dpda.data.manifest import open_atomic
+        from dpda.files import open_atomic
 
         with open_atomic(args.output) as fout:
             fout.write(text if text.endswith("\n") else text + "\n")

@@ -20,7 +20,7 @@ import os
 import soundfile
 
 from dpda.calibration import fit_calibration
-from dpda.data.manifest import open_atomic, write_json_atomic
+from dpda.files import open_atomic, write_json_atomic
 from dpda.metrics import (
     ASVSPOOF5_COST_MODEL,
     asv_error_rates,

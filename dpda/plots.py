@@ -74,6 +74,7 @@ def plot_alignment_stats(csv_path, png_path, window=25):
 
     # More than two paths: one cosine and one conflict column per pair.
     pairs = [k[len("cosine_") :] for k in rows[0] if k.startswith("cosine_")]
+    pairs = pairs if len(pairs) > 1 else []
 
     plt = _pyplot()
     fig, (ax_cos, ax_rate) = plt.subplots(1, 2, figsize=(11, 3.8))

@@ -20,8 +20,8 @@ from speechbrain.dataio.batch import PaddedBatch
 from tqdm import tqdm
 
 from dpda.data.listing import FirstSeen, ProtocolError, numbered_fields
-from dpda.data.manifest import open_atomic
 from dpda.data.pipelines import BONAFIDE_INDEX
+from dpda.files import open_atomic
 
 
 def bonafide_scores(logits):

@@ -116,7 +116,9 @@ def main(out_path, mode):
         brain.step += 1
         brain.fit_batch(PaddedBatch(items[rank * share : (rank + 1) * share]))
         stats = brain.aligner.last_stats
-        cosines.append(stats["weights"] if three else stats["cosine"])
+        gram = stats["gram"]
+        cosine = gram[0][1] / (gram[0][0] * gram[1][1]) ** 0.5
+        cosines.append(stats["weights"] if three else cosine)
     params = [p.detach().reshape(-1).tolist() for p in model.parameters()]
     result = {
         "params": params,

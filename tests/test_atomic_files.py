@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from dpda.data.manifest import open_atomic, write_json_atomic
+from dpda.files import open_atomic, write_json_atomic
 from dpda.scores import read_score_file, write_scores
 
 

@@ -32,7 +32,8 @@ from test_brain import (
 )
 
 from dpda.alignment import get_aligner
-from dpda.brain import DPDABrain, align_stat_fields, weighted_cross_entropy
+from dpda.alignment.stats import stat_fields
+from dpda.brain import DPDABrain, weighted_cross_entropy
 
 
 class Clip(torch.nn.Module):
@@ -295,7 +296,7 @@ def test_alignment_csv_has_a_column_per_pair_and_path(tmp_path):
     }
     with open(os.path.join(tmp_path, "alignment_stats.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == align_stat_fields(["clean", "noise", "clip"])
+    assert tuple(rows[0]) == stat_fields(["clean", "noise", "clip"])
     assert len(rows) == 2
     weights = [float(rows[0][f"coef_{n}"]) for n in ("clean", "noise", "clip")]
     first = brain.epoch_align_stats[0]

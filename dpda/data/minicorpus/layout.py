@@ -36,11 +36,11 @@ from functools import partial
 import numpy as np
 import soundfile as sf
 
-from dpda.data.manifest import open_atomic
 from dpda.data.minicorpus.attacks import SPLIT_ATTACKS
 from dpda.data.minicorpus.channels import UNCODED, assign_codecs
 from dpda.data.minicorpus.speech import sample_speaker
 from dpda.data.minicorpus.utterance import _synthesise
+from dpda.files import open_atomic
 
 # 2: codec conditions in eval and In-the-Wild, MINI_CORPUS.conditions.tsv.
 GENERATOR_VERSION = 2
