@@ -134,6 +134,7 @@ def test_study_file_errors(tmp_path):
         load_study(str(bad))
 
 
+@pytest.mark.slow
 def test_tiny_study_runs_resumes_and_collects(tmp_path):
     corpus = str(tmp_path / "mini")
     generate_mini_corpus(

@@ -92,7 +92,7 @@ def to_paths(J, dtype=torch.float32, nones=True):
     return paths
 
 
-def flat(grads):
+def flat_with_zeros(grads):
     """One float64 vector of a gradient list (``None`` = zeros)."""
     return np.concatenate(
         [
@@ -104,7 +104,7 @@ def flat(grads):
 
 def stack(paths):
     """``J``: the flattened paths, float64 ``[K, n]``."""
-    return np.stack([flat(g) for g in paths])
+    return np.stack([flat_with_zeros(g) for g in paths])
 
 
 def clone(paths):
@@ -123,7 +123,7 @@ def make_paths(rng, k_paths, dtype=torch.float32, conflict=True, nones=True):
 
 def run(aligner, paths):
     """Combine copies of ``paths``; return the flat update."""
-    return flat(aligner.combine(*clone(paths)))
+    return flat_with_zeros(aligner.combine(*clone(paths)))
 
 
 def update_bound(J, weights, dtype, weight_tol=WEIGHT_TOL):
@@ -440,7 +440,7 @@ def test_gradvac_parameter_blocks_k3_match_per_block_reference(ema, dtype):
             ref[bounds[m] : bounds[m + 1]], w = ref_gradvac(
                 block, targets[m], generator, beta, ema
             )
-            got = flat(out)[bounds[m] : bounds[m + 1]]
+            got = flat_with_zeros(out)[bounds[m] : bounds[m + 1]]
             want = ref[bounds[m] : bounds[m + 1]]
             if SIZES[m] == 1:
                 # A one-element block: every cosine is +-1, computed (here and
@@ -933,7 +933,9 @@ def test_combine_is_in_place_into_the_first_path(name, k_paths):
             assert (g is None and r is None) or torch.equal(g, r)
     weights = np.array(aligner.last_stats["weights"])
     if np.isfinite(weights).all():
-        assert_update(flat(out), weights @ J, J, weights, torch.float32, name)
+        assert_update(
+            flat_with_zeros(out), weights @ J, J, weights, torch.float32, name
+        )
     assert_gram(aligner, J, torch.float32)
 
 

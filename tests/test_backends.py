@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import HF_TO_FAIRSEQ
 
 from dpda.models.checkpoint_mapping import fairseq_to_hf_key, map_authors_state_dict
 from dpda.models.nes2net import ASTP, Bottle2neck, Nes2NetX
@@ -51,9 +52,6 @@ def _reference_module():
 
 REFERENCE = _reference_module()
 FIXTURE = json.load(open(REFERENCE.FIXTURE))
-
-# Our HF name -> the fairseq name (the reverse of the module under test).
-from test_models import HF_TO_FAIRSEQ  # noqa: E402
 
 
 def fairseq_name(hf_key):
@@ -225,6 +223,7 @@ def nes2net_front(tiny_folder, tmp_path_factory):
     return wav2vec2_front_end(tiny_folder, tmp_path_factory.mktemp("sb"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, pool", [("nes2net_x", "mean"), ("nes2net_x_astp", "ASTP")]
 )

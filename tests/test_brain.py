@@ -12,90 +12,19 @@ import copy
 import numpy as np
 import pytest
 import torch
-from speechbrain.dataio.batch import PaddedBatch
+from conftest import (
+    WEIGHTS,
+    FixedNoise,
+    flat,
+    make_batch,
+    make_brain,
+    make_model,
+    param_delta,
+    path_grads,
+    run_steps,
+)
 
 from dpda.brain import AntiSpoofBrain, DPDABrain, weighted_cross_entropy
-from dpda.models.raw_cnn import RawCNN
-
-WEIGHTS = torch.tensor([0.1, 0.9])
-
-
-class FixedNoise(torch.nn.Module):
-    """A deterministic stand-in augmentation, so paths can be recomputed."""
-
-    def __init__(self, length, seed=0):
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.register_buffer("noise", 0.3 * torch.randn(length, generator=gen))
-
-    def forward(self, wavs, lengths=None):
-        return torch.tanh(2.0 * wavs) + self.noise[: wavs.shape[1]]
-
-
-class Counter:
-    current = 1
-
-
-def make_model(seed=0):
-    torch.manual_seed(seed)
-    return RawCNN(channels=[4, 6, 8], kernel_size=33, stride=4, pool=2, dropout=0.0)
-
-
-def make_batch(seed, n=6, length=800):
-    gen = torch.Generator().manual_seed(seed)
-    wavs = torch.randn(n, length, generator=gen)
-    return PaddedBatch(
-        [{"id": f"u{seed}_{i}", "sig": wavs[i], "label_id": i % 2} for i in range(n)]
-    )
-
-
-def make_brain(
-    cls, model, tmp_path, aligner="none", mode="split", gaf=1, augment=True, **extra
-):
-    hparams = {
-        "class_weights": [0.1, 0.9],
-        "augment": FixedNoise(800) if augment else None,
-        "aligner": aligner,
-        "aligner_kwargs": {},
-        "dpda_mode": mode,
-        "epoch_counter": Counter(),
-        "output_folder": str(tmp_path),
-        **extra,  # e.g. augment_paths
-    }
-    brain = cls(
-        modules={"model": model},
-        opt_class=lambda params: torch.optim.SGD(params, lr=1.0),
-        hparams=hparams,
-        run_opts={
-            "device": "cpu",
-            "grad_accumulation_factor": gaf,
-            "max_grad_norm": 1e9,
-        },
-    )
-    brain.init_optimizers()
-    return brain
-
-
-def path_grads(model, wavs, labels, augment=None, weights=WEIGHTS):
-    """Gradient of one path's loss, computed directly."""
-    model.zero_grad(set_to_none=True)
-    x = wavs if augment is None else augment(wavs)
-    weighted_cross_entropy(model(x), labels, weights).backward()
-    return [p.grad.detach().clone().reshape(-1) for p in model.parameters()]
-
-
-def flat(tensors):
-    return torch.cat([t.reshape(-1) for t in tensors]).double().numpy()
-
-
-def param_delta(model, before):
-    return flat([p.detach() for p in model.parameters()]) - before
-
-
-def run_steps(brain, batches):
-    for batch in batches:
-        brain.step += 1
-        brain.fit_batch(batch)
 
 
 def test_dpda_none_equals_plain_step_on_mean_loss(tmp_path):

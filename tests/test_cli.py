@@ -79,6 +79,7 @@ def run_cli(*args):
     return result
 
 
+@pytest.mark.slow
 def test_a_mixed_folder_is_scored_and_bad_files_reported(mixed, tmp_path):
     out = tmp_path / "report.json"
     result = run_cli(mixed, "--format", "json", "--output", out)
@@ -116,6 +117,7 @@ def test_a_mixed_folder_is_scored_and_bad_files_reported(mixed, tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p != "report.json"]  # atomic
 
 
+@pytest.mark.slow
 def test_table_csv_lists_and_globs(mixed, tmp_path):
     listing = tmp_path / "files.txt"
     listing.write_text(
@@ -142,6 +144,7 @@ def test_table_csv_lists_and_globs(mixed, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_with_2(tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
@@ -171,6 +174,7 @@ def small_detector(tmp_path_factory):
     )
 
 
+@pytest.mark.slow
 def test_a_ten_minute_recording_gets_a_timeline(small_detector, tmp_path):
     rate = 16000
     path = tmp_path / "interview.wav"

@@ -7,6 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import flat
+
+pytestmark = pytest.mark.slow  # end-to-end runs in subprocesses
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddp_dpda_worker.py")
 
@@ -24,10 +27,6 @@ def run(tmp_path, mode):
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return json.load(open(out))
-
-
-def flat(params):
-    return np.concatenate([np.asarray(p) for p in params])
 
 
 @pytest.fixture(scope="module")

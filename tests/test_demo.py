@@ -93,6 +93,7 @@ def served(detector, tmp_path_factory):
                 gc.collect()
 
 
+@pytest.mark.slow
 def test_score_through_the_api(served, detector, tmp_path):
     client, cache = served
     path = write_audio(str(tmp_path / "tones.wav"), 6.0)
@@ -119,6 +120,7 @@ def test_score_through_the_api(served, detector, tmp_path):
     assert not [f for f in leftovers if f.endswith(".wav")], leftovers
 
 
+@pytest.mark.slow
 def test_too_long_recording_is_refused(served, tmp_path):
     client, cache = served
     path = write_audio(str(tmp_path / "long.wav"), MAX_SECONDS + 2)
@@ -129,6 +131,7 @@ def test_too_long_recording_is_refused(served, tmp_path):
     assert not [f for f in cached_files(cache) if f.endswith("long.wav")]
 
 
+@pytest.mark.slow
 def test_unreadable_file_gets_its_reason(served, tmp_path):
     client, cache = served
     path = tmp_path / "broken.wav"

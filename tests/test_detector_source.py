@@ -106,6 +106,7 @@ def populate_hub_cache(cache, repo_id, folder):
     (repo / "refs" / "main").write_text(COMMIT)
 
 
+@pytest.mark.slow
 def test_hub_ids_into_the_same_savedir(two, tmp_path):
     cache = tmp_path / "hub"
     populate_hub_cache(cache, "someone/detector-a", two["a"])
@@ -178,6 +179,7 @@ def evaluate(detector, data, out):
     return [float(by_id[str(i)]) for i in range(len(by_id))], results
 
 
+@pytest.mark.slow
 def test_evaluate_py_two_detectors_into_the_default_savedir(two, imported, tmp_path):
     """The README's workflow: a baseline, then another detector, one output folder."""
     data = in_the_wild_layout(tmp_path / "itw", two["files"])
@@ -192,6 +194,7 @@ def test_evaluate_py_two_detectors_into_the_default_savedir(two, imported, tmp_p
         assert results["in_the_wild"][key] == alone_results["in_the_wild"][key]
 
 
+@pytest.mark.slow
 def test_dpda_detect_scores_each_named_detector(two, imported, tmp_path):
     """One process, three detectors in turn, as a script calling the CLI would."""
     for name, folder in (("a", two["a"]), ("imported", imported), ("b", two["b"])):

@@ -15,59 +15,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import evaluate
 
-from dpda.data.minicorpus import generate_mini_corpus
 from dpda.metrics import compute_eer
 from dpda.scores import read_score_file
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, "recipes", "ASVspoof")
-EVALUATE = os.path.join(ROOT, "recipes", "InTheWild")
-SIZES = {"train": (8, 16), "dev": (4, 8), "eval": (6, 10), "itw": (5, 5)}
-
-
-def run(cwd, *args):
-    result = subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluate")
-    corpus = str(root / "mini")
-    generate_mini_corpus(corpus, seed=5, sizes=SIZES)
-    out = str(root / "run")
-    run(
-        TRAIN,
-        "train.py",
-        "hparams/mini_dpda_rawboost.yaml",
-        f"--mini_corpus_folder={corpus}",
-        f"--output_folder={out}",
-        "--number_of_epochs=1",
-        "--batch_size=4",
-        "--num_workers=0",
-        "--max_samples=8000",
-        "--eval_max_samples=8000",
-    )
-    return corpus, out
-
-
-def evaluate(out_dir, detector, data_folder, *extra):
-    return run(
-        EVALUATE,
-        "evaluate.py",
-        "hparams/evaluate.yaml",
-        f"--detector={detector}",
-        f"--data_folder={data_folder}",
-        f"--output_folder={out_dir}",
-        "--num_workers=0",
-        "--batch_size=3",
-        "--progress=False",
-        *extra,
-    )
+pytestmark = pytest.mark.slow  # end-to-end runs in subprocesses
 
 
 def test_in_the_wild_scores_equal_the_training_time_evaluation(trained, tmp_path):

@@ -15,10 +15,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import authors_state_dict, write_wav
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataio import read_audio
-from test_inference import write_wav
 
 from dpda.data.pipelines import crop_or_tile
 from dpda.export import export_detector
@@ -50,6 +50,7 @@ PAIRS = [
     ("wavlm_base_plus", "nes2net_x", True),
     ("hubert_large", "aasist", False),
 ]
+SLOW_PAIRS = [("xlsr_2b", "aasist", False)]  # over 10 s on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def load_paper(overrides, tmp_path):
 
 @pytest.mark.parametrize(
     "family, backend, frozen",
-    PAIRS,
+    [pytest.param(*p, marks=pytest.mark.slow) if p in SLOW_PAIRS else p for p in PAIRS],
     ids=[f"{f}-{b}" + ("-frozen" if z else "") for f, b, z in PAIRS],
 )
 def test_each_front_end_and_back_end_trains_exports_and_scores(
@@ -326,8 +327,6 @@ def test_import_checkpoint_maps_the_authors_released_models(
     ssl_model.model., the back end as their model.py names it): every
     tensor lands in place and the exported detector scores with them."""
     import importlib.util
-
-    from test_models import authors_state_dict
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     overrides = {"ssl_hub": sources["xlsr_300m"], "ssl_dim": 32, "backend": backend}

@@ -25,6 +25,7 @@ import os
 import re
 
 import pytest
+from conftest import save_tiny_xlsr
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.run_opts import RunOptions
 
@@ -140,8 +141,6 @@ def test_every_function_and_class_has_a_docstring(path):
 
 @pytest.fixture(scope="module")
 def ssl_folder(tmp_path_factory):
-    from test_models import save_tiny_xlsr
-
     return save_tiny_xlsr(str(tmp_path_factory.mktemp("ssl")))
 
 

@@ -16,6 +16,7 @@ import ruamel.yaml
 import soundfile as sf
 import torch
 import torchaudio
+from conftest import make_tiny_wav2vec2, write_wav
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataio import read_audio
 
@@ -51,15 +52,6 @@ def build_model(hparams_file, overrides):
             module.running_mean.normal_(0, 0.3, generator=gen)
             module.running_var.uniform_(0.5, 2.0, generator=gen)
     return model.eval()
-
-
-def write_wav(path, n, sample_rate=16000, channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / sample_rate
-    x = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t)[:, None]
-    x = x + 0.05 * rng.standard_normal((n, channels))
-    sf.write(path, x.squeeze(), sample_rate, subtype="PCM_16")
-    return str(path)
 
 
 def direct_scores(model, signals):
@@ -224,8 +216,6 @@ def test_exported_yaml_holds_only_model_and_inference_keys(mini):
 
 
 def test_paper_config_with_a_tiny_wav2vec2_exports_and_reloads(mini, tmp_path):
-    from test_recipe import make_tiny_wav2vec2
-
     ssl = str(tmp_path / "tiny_wav2vec2")
     make_tiny_wav2vec2(ssl)
     overrides = {"ssl_hub": ssl, "ssl_dim": 32, "eval_max_samples": WINDOW}

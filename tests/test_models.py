@@ -9,11 +9,11 @@ reference models' layer shapes; the checkpoint mapping against a synthetic
 
 import math
 import os
-import re
 
 import numpy as np
 import pytest
 import torch
+from conftest import PRETRAINING, authors_state_dict, save_tiny_xlsr
 
 from dpda.models.aasist import (
     AASIST,
@@ -34,11 +34,9 @@ from dpda.models.conformer_tcm import (
     sinusoidal_embedding,
 )
 from dpda.models.ssl import (
-    TINY_XLSR,
     SSLClassifier,
     WeightedSSL,
     count_parameters,
-    save_random_wav2vec2,
 )
 
 TINY_AASIST = dict(
@@ -87,19 +85,6 @@ def randomise_bn(module, seed=0):
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
             m.weight.data.copy_(torch.randn(m.weight.shape, generator=g))
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g))
-
-
-def save_tiny_xlsr(folder, **config):
-    """Write a tiny XLS-R-like wav2vec 2.0 folder (stable layer norm, layer
-    norm in every feature-encoder convolution, convolution biases, three
-    convolutions) whose preprocessor says ``do_normalize: true``, as the
-    hub's XLS-R."""
-    shape = dict(
-        TINY_XLSR, conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2)
-    )
-    return save_random_wav2vec2(
-        folder, **{**shape, "num_conv_pos_embeddings": 8, **config}
-    )
 
 
 @pytest.fixture(scope="module")
@@ -617,60 +602,6 @@ def test_tiny_conformer_tcm_trains_and_extends_positions():
 
 
 # ------------------------------------------------------ checkpoint mapping
-# Our HF name -> the fairseq name, written in the reverse direction of the
-# module under test.
-HF_TO_FAIRSEQ = [
-    (r"^feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
-    (r"^feature_extractor\.conv_layers\.(\d+)\.layer_norm\.", r"feature_extractor.conv_layers.\1.2.1."),
-    (r"^feature_projection\.layer_norm\.", "layer_norm."),
-    (r"^feature_projection\.projection\.", "post_extract_proj."),
-    (r"^masked_spec_embed$", "mask_emb"),
-    (r"^encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original0$", "encoder.pos_conv.0.weight_g"),
-    (r"^encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original1$", "encoder.pos_conv.0.weight_v"),
-    (r"^encoder\.pos_conv_embed\.conv\.", "encoder.pos_conv.0."),
-    (r"^encoder\.layers\.(\d+)\.attention\.", r"encoder.layers.\1.self_attn."),
-    (r"^encoder\.layers\.(\d+)\.layer_norm\.", r"encoder.layers.\1.self_attn_layer_norm."),
-    (r"^encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.", r"encoder.layers.\1.fc1."),
-    (r"^encoder\.layers\.(\d+)\.feed_forward\.output_dense\.", r"encoder.layers.\1.fc2."),
-    (r"^(encoder\.layers\.\d+\.final_layer_norm\.|encoder\.layer_norm\.)", r"\1"),
-]  # fmt: skip
-
-PRETRAINING = {
-    "ssl_model.model.quantizer.vars": (1, 8, 4),
-    "ssl_model.model.quantizer.weight_proj.weight": (8, 16),
-    "ssl_model.model.project_q.weight": (4, 4),
-    "ssl_model.model.final_proj.bias": (4,),
-}
-
-
-def authors_state_dict(model, ssl_prefix):
-    """Random tensors under the authors' names for every key of ``model``.
-
-    Returns the state dict and the expected target key of each source key.
-    """
-    g = torch.Generator().manual_seed(0)
-    state, target_of = {}, {}
-    for key, value in model.state_dict().items():
-        if key.startswith(ssl_prefix):
-            hf = key[len(ssl_prefix) :]
-            for pattern, repl in HF_TO_FAIRSEQ:
-                new, n = re.subn(pattern, repl, hf)
-                if n:
-                    break
-            assert n, hf
-            source = "ssl_model.model." + new
-        else:
-            source = key[len("backend.") :]
-        if value.is_floating_point():
-            state[source] = torch.randn(value.shape, generator=g)
-        else:
-            state[source] = torch.randint(0, 100, value.shape, generator=g)
-        target_of[source] = key
-    for key, shape in PRETRAINING.items():
-        state[key] = torch.randn(shape, generator=g)
-    return state, target_of
-
-
 def build_classifier(folder, tmp_path, backend_kind):
     if backend_kind == "aasist":
         plain = load_wav2vec2(folder, tmp_path, all_hiddens=False)
@@ -811,6 +742,7 @@ def test_weighted_ssl_in_training_mode_with_layerdrop(tiny_wav2vec2, tmp_path):
     assert wav2vec2.model.config.layerdrop == 0.0
 
 
+@pytest.mark.slow
 def test_import_checkpoint_script_exports_a_detector_with_the_authors_weights(
     hub_like_wav2vec2, tmp_path
 ):

@@ -18,8 +18,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from speechbrain.dataio.batch import PaddedBatch
-from test_brain import (
+from conftest import (
     WEIGHTS,
     FixedNoise,
     flat,
@@ -30,6 +29,7 @@ from test_brain import (
     path_grads,
     run_steps,
 )
+from speechbrain.dataio.batch import PaddedBatch
 
 from dpda.alignment import get_aligner
 from dpda.alignment.stats import stat_fields

@@ -86,6 +86,7 @@ def test_score_histograms_counts_and_needs_a_finite_score(tmp_path):
         plot_score_histograms([math.nan], [math.inf], path)
 
 
+@pytest.mark.slow
 def test_a_training_run_says_nothing_about_torchvision(tmp_path):
     """SpeechBrain's train_logger warns on import that figures cannot be saved
     without torchvision (its image saver, unused here): not in our runs, whose

@@ -46,6 +46,7 @@ def real_la(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_real_la_protocols_prepare_at_full_scale(real_la, tmp_path):
     outputs = prepare_asvspoof2019_la(real_la, str(tmp_path))
     expected = {

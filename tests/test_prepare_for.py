@@ -2,8 +2,8 @@
 
 A tiny ``for-norm`` tree is written in tmp_path with soundfile (0.5 s of noise
 at 16 kHz per clip, a 0-byte clip, a ``.DS_Store``); the end-to-end test
-scores it with the mini detector trained by ``tests/test_evaluate.py``'s
-``trained`` fixture.
+scores it with the mini detector of the session fixture ``trained``
+(``tests/conftest.py``), shared with ``tests/test_evaluate.py``.
 """
 
 import json
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from test_evaluate import EVALUATE, evaluate, trained  # noqa: F401 (fixture)
+from conftest import EVALUATE, evaluate
 
 from dpda.data.fakeorreal import prepare_for_norm
 from dpda.data.listing import ProtocolError
@@ -201,7 +201,8 @@ def test_command_line(tmp_path):
     ]
 
 
-def test_evaluate_for_norm_raises_or_skips_the_empty_clip(trained, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_evaluate_for_norm_raises_or_skips_the_empty_clip(trained, tmp_path):
     _, run_dir = trained
     detector = os.path.join(run_dir, "detector")
     data = make_for_norm(str(tmp_path))

@@ -170,6 +170,7 @@ def test_released_state_dicts_load_with_no_mapping():
 
 
 # -- score parity with the reference implementation ---------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("checkpoint", list(CHECKPOINTS))
 def test_imported_detectors_score_as_the_reference(imported, parity_files, checkpoint):
     detector = DeepfakeDetector.from_hparams(imported[checkpoint])
@@ -181,6 +182,7 @@ def test_imported_detectors_score_as_the_reference(imported, parity_files, check
     assert "license: mit" in card and "| Provenance |" in card
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "checkpoint", ["aasist_asvspoof5_baseline.pth", "aasist_clovaai_AASIST-L.pth"]
 )
@@ -250,6 +252,7 @@ def test_default_detector_is_the_released_aasist_l(parity_files):
     )
 
 
+@pytest.mark.slow
 def test_default_detector_loads_offline_from_another_directory(tmp_path):
     code = (
         "from dpda.inference import DeepfakeDetector;"
@@ -284,6 +287,7 @@ def import_error(
     return result.stderr
 
 
+@pytest.mark.slow
 def test_a_checkpoint_for_another_configuration_names_the_keys(tmp_path):
     error = import_error(
         os.path.join(PRETRAINED, "aasist_clovaai_AASIST.pth"), tmp_path
@@ -293,6 +297,7 @@ def test_a_checkpoint_for_another_configuration_names_the_keys(tmp_path):
     assert "('encoder.2.0.conv1.weight', (64, 32, 2, 3), (24, 32, 2, 3))" in error
 
 
+@pytest.mark.slow
 def test_an_ssl_checkpoint_into_raw_aasist_names_the_unexpected_keys(tmp_path):
     state = {"ssl_model.model.mask_emb": torch.zeros(4), "LL.weight": torch.zeros(2, 2)}
     path = tmp_path / "ssl.pth"
@@ -302,6 +307,7 @@ def test_an_ssl_checkpoint_into_raw_aasist_names_the_unexpected_keys(tmp_path):
     assert "missing (no source)" in error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, message",
     [
@@ -343,6 +349,7 @@ def populate_hub_cache(cache, repo_id, filename, source, commit):
     (repo / "refs" / "main").write_text(commit)
 
 
+@pytest.mark.slow
 def test_hub_reference_is_read_from_the_hub_cache_offline(tmp_path, parity_files):
     commit = "0123456789abcdef0123456789abcdef01234567"
     cache = tmp_path / "hub"
@@ -387,6 +394,7 @@ def test_hub_reference_is_read_from_the_hub_cache_offline(tmp_path, parity_files
 TINY = {"train": (8, 16), "dev": (4, 8), "eval": (4, 8), "itw": (4, 4)}
 
 
+@pytest.mark.slow
 def test_finetuning_recipe_starts_from_the_released_weights(tmp_path):
     from dpda.data.minicorpus import generate_mini_corpus
 

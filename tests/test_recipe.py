@@ -14,8 +14,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import make_tiny_wav2vec2
 
 from dpda.data.minicorpus import generate_mini_corpus
+
+pytestmark = pytest.mark.slow  # end-to-end runs in subprocesses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "ASVspoof")
@@ -208,13 +211,6 @@ def test_mini_three_path_dpda_end_to_end(tiny_corpus, tmp_path):
         )
     png = os.path.join(out, "alignment_stats.png")
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def make_tiny_wav2vec2(folder):
-    """A tiny XLS-R-shaped SSL source folder (random weights, offline)."""
-    from dpda.models.ssl import TINY_XLSR, save_random_wav2vec2
-
-    save_random_wav2vec2(folder, **TINY_XLSR)
 
 
 @pytest.mark.parametrize(

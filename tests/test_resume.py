@@ -86,6 +86,7 @@ def assert_bitwise_equal(a, b, where=""):
         assert a == b, where
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "hparams,aligner",
     [

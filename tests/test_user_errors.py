@@ -86,6 +86,7 @@ def test_a_missing_detector_folder_is_not_found(tmp_path, capsys):
     assert "trust_remote_code" not in line and "revision" not in line
 
 
+@pytest.mark.slow
 def test_a_folder_without_detector_files_names_that_folder(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -150,6 +151,7 @@ def test_serve_checks_the_port_before_loading_the_detector(
     assert "--port 0" in str(info.value) and "1024" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_wrong_data_folder_stops_a_paper_config_before_its_model(tmp_path):
     out = tmp_path / "run"
     result = run_script(
@@ -210,6 +212,7 @@ def test_a_recipe_choice_and_a_placeholder_are_checked(capsys):
     assert values["output_folder"] == "results/mini_dpda_rawboost_gradvac/1986"
 
 
+@pytest.mark.slow
 def test_a_typo_stops_the_recipe_before_any_work(tmp_path):
     mini = tmp_path / "mini"
     result = run_script(
@@ -226,6 +229,7 @@ def test_a_typo_stops_the_recipe_before_any_work(tmp_path):
 
 
 # -- part 4: help that helps ----------------------------------------------------
+@pytest.mark.slow
 def test_recipe_help_lists_the_keys_of_its_hparams_file():
     result = run_script(TRAIN, "train.py", "hparams/mini_dpda_rawboost.yaml", "--help")
     assert result.returncode == 0, result.stderr[-3000:]
