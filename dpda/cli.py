@@ -536,11 +536,10 @@ def load_detector(args):
     """The detector the options name (the packaged default without one).
 
     A local folder that is missing or lacks a file is named as the user
-    gave it (:func:`dpda.inference.check_detector_folder`).
+    gave it (``from_hparams`` checks it before fetching anything).
     """
-    from dpda.inference import DeepfakeDetector, check_detector_folder
+    from dpda.inference import DeepfakeDetector
 
-    check_detector_folder(args.detector)
     kwargs = {}
     if args.device:
         kwargs["run_opts"] = {"device": args.device}

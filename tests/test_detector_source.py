@@ -12,13 +12,12 @@ the same detector loaded on its own.
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import evaluate, run_python
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
 from dpda import cli, demo
@@ -30,7 +29,6 @@ from dpda.published import sha256_of
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(os.path.dirname(ROOT), "shared", "data", "pretrained")
 RECIPE = os.path.join(ROOT, "recipes", "ASVspoof")
-EVALUATE = os.path.join(ROOT, "recipes", "InTheWild")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -124,27 +122,17 @@ def test_hub_ids_into_the_same_savedir(two, tmp_path):
         np.testing.assert_allclose(scores, two["own"][name], rtol=0, atol=1e-6)
 
 
-def run(script, args, cwd):
-    result = subprocess.run(
-        [sys.executable, script, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result
-
-
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     """The released AASIST-L imported by import_checkpoint.py."""
     folder = str(tmp_path_factory.mktemp("imported") / "aasist_l")
     checkpoint = os.path.join(PRETRAINED, "aasist_clovaai_AASIST-L.pth")
-    run(
-        "import_checkpoint.py",
-        [checkpoint, folder, "hparams/dpda_rawboost_aasist_l.yaml"],
+    run_python(
         RECIPE,
+        "import_checkpoint.py",
+        checkpoint,
+        folder,
+        "hparams/dpda_rawboost_aasist_l.yaml",
     )
     return folder
 
@@ -159,20 +147,9 @@ def in_the_wild_layout(root, files):
     return root
 
 
-def evaluate(detector, data, out):
-    run(
-        "evaluate.py",
-        [
-            "hparams/evaluate.yaml",
-            f"--detector={detector}",
-            f"--data_folder={data}",
-            f"--output_folder={out}",
-            "--num_workers=0",
-            "--batch_size=3",
-            "--progress=False",
-        ],
-        EVALUATE,
-    )
+def evaluated(detector, data, out):
+    """evaluate.py's scores (in file order) and its eval_results.json."""
+    evaluate(out, detector, data)
     scores = (out / "scores" / "in_the_wild.txt").read_text().split("\n")
     by_id = dict(line.split() for line in scores if line)
     results = json.loads((out / "eval_results.json").read_text())
@@ -184,9 +161,9 @@ def test_evaluate_py_two_detectors_into_the_default_savedir(two, imported, tmp_p
     """The README's workflow: a baseline, then another detector, one output folder."""
     data = in_the_wild_layout(tmp_path / "itw", two["files"])
     shared = tmp_path / "shared_out"
-    first, _ = evaluate(imported, data, shared)
-    second, results = evaluate(two["b"], data, shared)
-    alone, alone_results = evaluate(two["b"], data, tmp_path / "alone_out")
+    first, _ = evaluated(imported, data, shared)
+    second, results = evaluated(two["b"], data, shared)
+    alone, alone_results = evaluated(two["b"], data, tmp_path / "alone_out")
     np.testing.assert_allclose(second, alone, rtol=0, atol=1e-6)
     np.testing.assert_allclose(second, two["own"]["b"], rtol=0, atol=1e-5)
     assert np.abs(np.array(first) - np.array(second)).min() > 1e-3
