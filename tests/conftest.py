@@ -19,6 +19,7 @@ found by pytest without an import.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -258,3 +259,22 @@ def evaluate(out_dir, detector, data_folder, *extra):
         "--progress=False",
         *extra,
     )
+
+
+def populate_hub_cache(cache, repo_id, files, commit):
+    """Lay files out as huggingface_hub's cache does (blobs, snapshots, refs).
+
+    ``files`` maps each file's name in the repository to its local source.
+    """
+    from dpda.published import sha256_of
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    for filename, source in files.items():
+        blob = repo / "blobs" / sha256_of(source)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, blob)
+        snapshot = repo / "snapshots" / commit / filename
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, snapshot.parent), snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import evaluate, run_python
+from conftest import evaluate, populate_hub_cache, run_python
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
 from dpda import cli, demo
@@ -89,26 +89,13 @@ def test_local_folders_into_the_same_savedir(two, tmp_path, strategy):
         assert sha256_of(held) == sha256_of(os.path.join(two[name], "model.ckpt"))
 
 
-def populate_hub_cache(cache, repo_id, folder):
-    """Lay a detector folder out as huggingface_hub's cache does."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    for filename in ("hyperparams.yaml", "model.ckpt"):
-        source = os.path.join(folder, filename)
-        blob = repo / "blobs" / sha256_of(source)
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, blob)
-        snapshot = repo / "snapshots" / COMMIT / filename
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(os.path.relpath(blob, snapshot.parent), snapshot)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-
-
-@pytest.mark.slow
 def test_hub_ids_into_the_same_savedir(two, tmp_path):
     cache = tmp_path / "hub"
-    populate_hub_cache(cache, "someone/detector-a", two["a"])
-    populate_hub_cache(cache, "someone/detector-b", two["b"])
+    for name in ("a", "b"):
+        files = {
+            f: os.path.join(two[name], f) for f in ("hyperparams.yaml", "model.ckpt")
+        }
+        populate_hub_cache(cache, f"someone/detector-{name}", files, COMMIT)
     offline = FetchConfig(allow_network=False, huggingface_cache_dir=str(cache))
     savedir = tmp_path / "detector"
     for name in ("a", "b"):

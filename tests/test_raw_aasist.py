@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import populate_hub_cache
 
 from dpda.inference import DEFAULT_DETECTOR, DeepfakeDetector
 from dpda.models.checkpoint_mapping import read_authors_checkpoint
@@ -334,30 +335,17 @@ def test_bad_checkpoint_files_are_refused_with_a_reason(tmp_path, kind, message)
 
 
 # -- checkpoints from a hub --------------------------------------------------------
-def populate_hub_cache(cache, repo_id, filename, source, commit):
-    """Lay a file out as huggingface_hub's cache does (blobs, snapshots, refs)."""
-    from dpda.published import sha256_of
-
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    blob = repo / "blobs" / sha256_of(source)
-    blob.parent.mkdir(parents=True)
-    shutil.copy(source, blob)
-    snapshot = repo / "snapshots" / commit / filename
-    snapshot.parent.mkdir(parents=True)
-    os.symlink(os.path.relpath(blob, snapshot.parent), snapshot)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-
-
-@pytest.mark.slow
 def test_hub_reference_is_read_from_the_hub_cache_offline(tmp_path, parity_files):
     commit = "0123456789abcdef0123456789abcdef01234567"
     cache = tmp_path / "hub"
     populate_hub_cache(
         cache,
         "tuantd/dpda_ga",
-        "aasist/AASIST-L.pth",
-        os.path.join(PRETRAINED, "aasist_clovaai_AASIST-L.pth"),
+        {
+            "aasist/AASIST-L.pth": os.path.join(
+                PRETRAINED, "aasist_clovaai_AASIST-L.pth"
+            )
+        },
         commit,
     )
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
