@@ -99,10 +99,12 @@ class Frontend(torch.nn.Module):
 
 def build_model(seed=0):
     """A 5.58 M-parameter XLS-R-like model (random weights, no dropout)."""
-    from dpda.models.ssl import PooledBackend, SSLClassifier, random_wav2vec2
+    from dpda.models.ssl import PooledBackend, SSLClassifier
+    from dpda.models.ssl_families import random_ssl_model
 
-    wav2vec2 = random_wav2vec2(
-        seed,
+    wav2vec2 = random_ssl_model(
+        "xlsr_300m",
+        seed=seed,
         hidden_size=256,
         num_hidden_layers=6,
         num_attention_heads=4,

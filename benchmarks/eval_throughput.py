@@ -56,8 +56,9 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.minicorpus import ITW_FOLDER, generate_mini_corpus
-from dpda.data.pipelines import BONAFIDE_INDEX, crop_or_tile, load_manifest
+from dpda.data.pipelines import crop_or_tile, load_manifest
 from dpda.evaluation import audio_lengths
+from dpda.labels import BONAFIDE_INDEX
 from dpda.scores import score_dataset
 
 HPARAMS = os.path.join(

@@ -7,9 +7,16 @@ data loader would run it. The torch version is ``dpda.augment.RawBoost`` on a
 whole batch. Both are timed side by side in one run (warm-up, then the median
 of a few repeats) on 4 s clips at 16 kHz.
 
+With ``--positions``, the cost of the two values of the hparams key
+``rawboost_position`` instead, per utterance: ``before_crop`` runs RawBoost on
+one whole file at a time in a data-loader worker (one thread; files of
+``--lengths`` seconds), ``after_crop`` on the cropped batch of 66,800-sample
+clips on the training device (the CPU's threads here, and CUDA when present).
+
 Usage::
 
     python benchmarks/rawboost.py [--batch 32] [--repeats 5] [--algos 4 5]
+    python benchmarks/rawboost.py --positions [--lengths 2 4.2 8] [--batch 10]
 """
 
 import os
@@ -32,6 +39,7 @@ from dpda.augment import RawBoost  # noqa: E402
 
 FS = 16000
 NUM_SAMPLES = 4 * FS  # 4 s clips
+CROP = 66800  # the DPDA authors' crop (rawboost_position comparison)
 
 
 # ---------------------------------------------------------------------------
@@ -128,11 +136,53 @@ def _one_thread(fn):
     return run
 
 
+def positions(args, threads):
+    """Per-utterance cost of ``rawboost_position`` before_crop vs after_crop."""
+    rawboost = RawBoost(algo=4)
+    torch.manual_seed(0)
+    runners = {}
+    for seconds in args.lengths:
+        wav = 0.1 * torch.randn(int(seconds * FS))
+        runners[f"before_crop: one {seconds:g} s file, worker (1 thread)"] = (
+            _one_thread(lambda w=wav: rawboost(w)),
+            None,
+            1,
+        )
+    batch = 0.1 * torch.randn(args.batch, CROP)
+    runners[f"after_crop: batch {args.batch} x {CROP}, cpu {threads} threads"] = (
+        lambda: rawboost(batch),
+        None,
+        args.batch,
+    )
+    if torch.cuda.is_available():
+        x = batch.cuda()
+        runners[f"after_crop: batch {args.batch} x {CROP}, cuda"] = (
+            lambda: rawboost(x),
+            torch.cuda.synchronize,
+            args.batch,
+        )
+    times = {name: [] for name in runners}
+    for fn, sync, _ in runners.values():  # warm-up
+        _timed(fn, sync)
+    for _ in range(args.repeats):
+        for name, (fn, sync, _) in runners.items():
+            times[name].append(_timed(fn, sync))
+    for name, ts in times.items():
+        n = runners[name][2]
+        median, best = 1e3 * statistics.median(ts) / n, 1e3 * min(ts) / n
+        print(
+            f"algo 4, {name:48s} {median:7.2f} ms/utterance (min {best:6.2f})",
+            flush=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--algos", type=int, nargs="+", default=[4, 5])
+    parser.add_argument("--positions", action="store_true")
+    parser.add_argument("--lengths", type=float, nargs="+", default=[2, 4.2, 8])
     args = parser.parse_args()
 
     threads = torch.get_num_threads()
@@ -141,6 +191,9 @@ def main():
         f"torch {torch.__version__} ({threads} threads by default), "
         f"numpy {np.__version__}"
     )
+    if args.positions:
+        positions(args, threads)
+        return
     print(
         f"clips: batch {args.batch} x {NUM_SAMPLES} samples (4 s at {FS} Hz); "
         f"median (min) of {args.repeats} interleaved repeats after warm-up"

@@ -28,12 +28,9 @@ from dpda.augment import RawBoost
 from dpda.brain import DPDABrain
 from dpda.models.aasist import AASIST
 from dpda.models.conformer_tcm import ConformerTCM
-from dpda.models.ssl import (
-    TINY_XLSR,
-    SSLClassifier,
-    count_parameters,
-    random_wav2vec2,
-)
+from dpda.models.mamba import XLSRMamba
+from dpda.models.ssl import SSLClassifier, count_parameters
+from dpda.models.ssl_families import TINY_SIZES, random_ssl_model
 
 
 class Counter:
@@ -46,16 +43,16 @@ def build_brain(args, mode):
     """DPDABrain with XLS-R + AASIST, PCGrad, RawBoost algo 4."""
     # The paper configurations' front end: raw waveform, no dropout or
     # LayerDrop (hparams/dpda_rawboost.yaml), random weights.
-    wav2vec2 = random_wav2vec2(
-        0,
-        **(TINY_XLSR if args.tiny else {}),
+    wav2vec2 = random_ssl_model(
+        "xlsr_300m",
+        seed=0,
+        **(TINY_SIZES if args.tiny else {}),
         **NO_DROPOUT,
     )
     hidden = wav2vec2.config.hidden_size
-    if args.backend == "tcm":
-        backend = ConformerTCM(input_size=hidden)
-    else:
-        backend = AASIST(input_size=hidden)
+    backend = {"tcm": ConformerTCM, "mamba": XLSRMamba, "aasist": AASIST}[args.backend](
+        input_size=hidden
+    )
     model = SSLClassifier(Frontend(wav2vec2), backend)
     hparams = {
         "class_weights": [0.1, 0.9],
@@ -121,7 +118,9 @@ def main():
     parser.add_argument("--samples", type=int, default=66800)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--backend", choices=["aasist", "tcm"], default="aasist")
+    parser.add_argument(
+        "--backend", choices=["aasist", "tcm", "mamba"], default="aasist"
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny wav2vec2 (CPU check)")
     args = parser.parse_args()
     if args.device.startswith("cuda"):

@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from dpda.files import open_atomic, write_json_atomic
+from dpda.labels import split_by_label
+from dpda.paired import conflicts_by_epoch, paired_markdown, study_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,12 @@ def load_study(path, seeds=None, only=None, root=None):
         raise ValueError(f"{path}: every run needs a unique name, got {names}")
     if study.get("baseline") and study["baseline"] not in names:
         raise ValueError(f"{path}: baseline {study['baseline']!r} is not a run name")
+    for spec in study["runs"]:
+        if spec.get("reference") and spec["reference"] not in names:
+            raise ValueError(
+                f"{path}: run {spec['name']}: reference {spec['reference']!r} "
+                "is not a run name"
+            )
     runs = []
     for spec in study["runs"]:
         if only and spec["name"] not in only:
@@ -499,8 +507,8 @@ def collect(study, runs):
 
     Writes ``runs.csv`` (one row per run and seed), ``epochs.csv`` (one row
     per run, seed and epoch: train and dev loss, dev EER, conflict rate and
-    cosine), ``summary.csv`` and ``summary.md`` (mean ± std per run) in the
-    study's output folder.
+    cosine), ``summary.csv`` and ``summary.md`` (mean ± std per run) and
+    ``paired.md`` (:func:`paired_report`) in the study's output folder.
 
     Arguments
     ---------
@@ -535,14 +543,8 @@ def collect(study, runs):
         os.path.join(out, "runs.csv"),
         [{k: v for k, v in r.items() if k != "epochs"} for r in flat],
     )
-    _write_csv(
-        os.path.join(out, "epochs.csv"),
-        [
-            {"run": r["run"], "seed": r["seed"], **epoch}
-            for r in flat
-            for epoch in r["epochs"]
-        ],
-    )
+    epoch_rows = [e for r in flat for e in _epoch_rows(r)]
+    _write_csv(os.path.join(out, "epochs.csv"), epoch_rows)
     _write_csv(os.path.join(out, "summary.csv"), table)
     eval_sets = sorted({k[4:] for r in flat for k in r if k.startswith("EER_")})
     with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as f:
@@ -551,7 +553,44 @@ def collect(study, runs):
     if codec_table:
         with open(os.path.join(out, "summary_codec.md"), "w", encoding="utf-8") as f:
             f.write(codec_table + "\n")
+    with open_atomic(os.path.join(out, "paired.md")) as f:
+        f.write(paired_report(study, flat, epoch_rows))
     return per_run, table
+
+
+def _epoch_rows(row):
+    """The ``epochs.csv`` rows of one collected run."""
+    return [{"run": row["run"], "seed": row["seed"], **e} for e in row["epochs"]]
+
+
+def paired_report(study, rows, epoch_rows):
+    """The paired per-seed comparisons and the conflict rate per epoch.
+
+    Arguments
+    ---------
+    study : dict
+        The parsed study file: every run is compared with its ``baseline``
+        and with its own ``reference`` (:func:`dpda.paired.study_pairs`).
+    rows : list of dict
+        One row per run and seed (``runs.csv``).
+    epoch_rows : list of dict
+        One row per run, seed and epoch (``epochs.csv``).
+
+    Returns
+    -------
+    str
+        Markdown: the paired EER differences of every evaluation set, then
+        the conflict rate per epoch of the DPDA runs.
+    """
+    names = list(dict.fromkeys(r["run"] for r in rows))
+    metrics = sorted({k for r in rows for k in r if k.startswith("EER_")})
+    text = "## Paired per-seed EER differences (points; negative: system better)\n\n"
+    text += paired_markdown(rows, study_pairs(study, names), metrics) + "\n"
+    conflicts = conflicts_by_epoch(epoch_rows)
+    if conflicts:
+        text += "\n## Conflict rate per epoch (%, mean over seeds)\n\n"
+        text += conflicts + "\n"
+    return text
 
 
 def codec_markdown_table(table):
@@ -602,10 +641,6 @@ def codec_markdown_table(table):
     return "\n".join(lines)
 
 
-# Manifest of each evaluation set in a run's manifests/ folder.
-MANIFESTS = {"asvspoof2019_la_eval": "eval.json", "in_the_wild": "in_the_wild.json"}
-
-
 def det_scores(runs, eval_set, seed):
     """Bona fide and spoof scores of one seed of every run, for DET plots.
 
@@ -630,19 +665,17 @@ def det_scores(runs, eval_set, seed):
     for run in runs:
         if run.seed != seed or not run.finished:
             continue
-        folder = run.output_folder
-        manifest = os.path.join(
-            folder, "manifests", MANIFESTS.get(eval_set, f"{eval_set}.json")
-        )
-        scores_path = os.path.join(folder, "scores", f"{eval_set}.txt")
-        if not (os.path.exists(manifest) and os.path.exists(scores_path)):
+        results = os.path.join(run.output_folder, "eval_results.json")
+        with open(results, encoding="utf-8") as f:
+            result = json.load(f).get(eval_set) or {}
+        # The paths the run's report recorded (its manifest: the one its
+        # prepare function returned).
+        manifest, scores_path = result.get("manifest"), result.get("score_file")
+        if not all(p and os.path.exists(p) for p in (manifest, scores_path)):
             continue
         with open(manifest, encoding="utf-8") as f:
-            labels = {k: v["label"] for k, v in json.load(f).items()}
-        scores = read_score_file(scores_path)
-        bona = [s for k, s in scores.items() if labels[k] == "bonafide"]
-        spoof = [s for k, s in scores.items() if labels[k] != "bonafide"]
-        curves[run.name] = (bona, spoof)
+            entries = json.load(f)
+        curves[run.name] = split_by_label(read_score_file(scores_path), entries)
     return curves
 
 

@@ -17,6 +17,7 @@ Authors
 import functools
 import json
 import logging
+import math
 import os
 
 import speechbrain as sb
@@ -38,8 +39,9 @@ from dpda.alignment.stats import (
     step_stats,
     write_epoch_rows,
 )
+from dpda.augment import RawBoost
 from dpda.checkpoints import RNGState
-from dpda.data.pipelines import BONAFIDE_INDEX
+from dpda.labels import BONAFIDE_INDEX
 from dpda.metrics import eer_report, warn_ties
 from dpda.scores import bonafide_scores, write_scores
 
@@ -51,6 +53,13 @@ DPDA_MODES = ("split", "joint")
 #: Which gradients are aligned under DDP (hparams ``ddp_align``): the global
 #: ones, or each process's own.
 DDP_ALIGN_MODES = ("exact", "local")
+#: Where RawBoost runs (hparams ``rawboost_position``): on the whole file in
+#: the data loader's workers, then cropped (the DPDA authors' order), or on
+#: the cropped batch on the training device.
+RAWBOOST_POSITIONS = ("before_crop", "after_crop")
+#: How a dev or test pass averages its batch losses (hparams ``dev_loss``):
+#: SpeechBrain's mean over batches, or the DPDA authors' mean over utterances.
+DEV_LOSS_MODES = ("batch_mean", "utterance_mean")
 
 
 def weighted_cross_entropy(logits, labels, class_weights):
@@ -116,9 +125,11 @@ class AntiSpoofBrain(sb.Brain):
     ``augment`` (a module ``(wavs, lengths) -> wavs``, or ``None`` for no
     augmentation), ``epoch_counter``, ``train_logger``, ``output_folder`` and
     ``keep_checkpoints``. Optional: ``avg_checkpoints`` (evaluate the average
-    of the k checkpoints with the lowest dev loss; default 1, the best one)
-    and ``max_nonfinite_steps`` (stop after that many consecutive optimizer
-    steps with non-finite gradients; default 10).
+    of the k checkpoints with the lowest dev loss; default 1, the best one),
+    ``max_nonfinite_steps`` (stop after that many consecutive optimizer
+    steps with non-finite gradients; default 10), ``rawboost_position``
+    (:func:`loader_views`; default ``after_crop``) and ``dev_loss``
+    (:meth:`evaluation_loss`; default ``batch_mean``).
 
     An optimizer step whose gradients are not finite (a NaN/inf loss or
     gradient in any path) is skipped, counted (``skipped_steps`` in the train
@@ -144,7 +155,15 @@ class AntiSpoofBrain(sb.Brain):
         self.skipped_steps = 0
         self.consecutive_skips = 0
         self.max_nonfinite_steps = getattr(self.hparams, "max_nonfinite_steps", 10)
+        self.augment_paths = augmented_paths(self.hparams)
+        self.loader_views = loader_views(self.hparams)
+        self.dev_loss = getattr(self.hparams, "dev_loss", "batch_mean")
+        if self.dev_loss not in DEV_LOSS_MODES:
+            raise ValueError(
+                f"dev_loss must be one of {DEV_LOSS_MODES}, got {self.dev_loss!r}"
+            )
         self.eval_batch_losses = []
+        self.eval_batch_sizes = []
         self.averaged_epochs = []
         self.evaluation_weights = None
         keep = getattr(self.hparams, "keep_checkpoints", None)
@@ -344,12 +363,56 @@ class AntiSpoofBrain(sb.Brain):
             return torch.tensor(sum(losses) / len(losses) if losses else 0.0)
         loss = super().evaluate_batch(batch, stage)
         self.eval_batch_losses.append(float(loss))
+        self.eval_batch_sizes.append(len(batch.id))
         return loss
 
+    def evaluation_loss(self, running_mean):
+        """The loss of a dev or test pass, averaged as hparams ``dev_loss`` says.
+
+        ``batch_mean``: SpeechBrain's running mean of the batch losses, each
+        batch counted once (the smaller last batch too). ``utterance_mean``:
+        the DPDA authors' ``sum_b n_b L_b / N`` (``evaluate_accuracy`` in
+        ``main.py`` of dpda_ga, dev batches of 8), ``L_b`` the batch's
+        class-weighted mean cross entropy (``sum w_y l / sum w_y`` over the
+        batch, as ``nn.CrossEntropyLoss(weight=...)``), ``n_b`` its
+        utterances and ``N`` theirs in all: every utterance counts once, but
+        the class weights are normalised batch by batch, so the value still
+        depends on the batch size. In both, non-finite batch losses are
+        left out, as in SpeechBrain's mean.
+
+        Arguments
+        ---------
+        running_mean : float
+            SpeechBrain's running mean of the pass.
+
+        Returns
+        -------
+        float
+        """
+        if self.dev_loss == "batch_mean":
+            return running_mean
+        pairs = [
+            (loss, n)
+            for loss, n in zip(self.eval_batch_losses, self.eval_batch_sizes)
+            if math.isfinite(loss)
+        ]
+        total = sum(n for _, n in pairs)
+        if not total:
+            return float("nan")
+        return sum(loss * n for loss, n in pairs) / total
+
     # -- forward and loss -------------------------------------------------
-    def augment(self, wavs, lens):
-        """Apply the training augmentation (identity when none is configured)."""
-        augment = getattr(self.hparams, "augment", None)
+    def augmented_input(self, name, batch, wavs, lens):
+        """The waveforms of augmented path ``name``.
+
+        The view that the data loader's workers computed (``sig_<name>``,
+        :func:`loader_views`), or the augmentation applied here to the batch
+        on its device (identity when it is ``None``).
+        """
+        if name in self.loader_views:
+            view, _ = getattr(batch, f"sig_{name}")
+            return view
+        augment = self.augment_paths[name]
         if augment is None:
             return wavs
         return augment(wavs, lens)
@@ -359,7 +422,7 @@ class AntiSpoofBrain(sb.Brain):
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN:
-            wavs = self.augment(wavs, lens)
+            wavs = self.augmented_input("aug", batch, wavs, lens)
         return self.modules.model(wavs, lens)
 
     def path_loss(self, logits, batch):
@@ -383,7 +446,11 @@ class AntiSpoofBrain(sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         """Reset the score stores and, for training, the epoch's counters."""
         self.trial_ids, self.trial_scores, self.trial_labels = [], [], []
-        self.eval_batch_losses = []
+        self.eval_batch_losses, self.eval_batch_sizes = [], []
+        if stage == sb.Stage.TRAIN:
+            # The workers' views are seeded per epoch (add_augmented_view).
+            for augment, _ in self.loader_views.values():
+                augment.epoch = epoch
         if stage == sb.Stage.TRAIN and self.step == 0:
             # Not when resuming mid-epoch: the counters were restored.
             self.skipped_steps = 0
@@ -409,7 +476,11 @@ class AntiSpoofBrain(sb.Brain):
         return report
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log, checkpoint on dev loss, stop early, write score files."""
+        """Log, checkpoint on dev loss, stop early, write score files.
+
+        The test stage writes ``scores/<set>.txt`` only: the metrics are
+        computed once, from that file, by :func:`dpda.evaluation.report_evaluation`.
+        """
         if stage == sb.Stage.TRAIN:
             self.train_stats = {
                 "loss": stage_loss,
@@ -417,11 +488,9 @@ class AntiSpoofBrain(sb.Brain):
                 "skipped_steps": self.skipped_steps,
             }
             return
-        report = self.trial_eer(
-            "dev" if stage == sb.Stage.VALID else self.eval_set_name
-        )
-        eer, threshold = report["EER"], report["threshold"]
+        stage_loss = self.evaluation_loss(stage_loss)
         if stage == sb.Stage.VALID:
+            eer = self.trial_eer("dev")["EER"]
             counter = self.hparams.epoch_counter
             if hasattr(counter, "update_metric"):
                 counter.update_metric(stage_loss)
@@ -442,24 +511,13 @@ class AntiSpoofBrain(sb.Brain):
                 self.hparams.output_folder, "scores", f"{name}.txt"
             )
             write_scores(score_file, self.trial_ids, self.trial_scores)
-            n_bona = sum(y == BONAFIDE_INDEX for y in self.trial_labels)
-            self.eval_results[name] = {
-                "EER": eer * 100,
-                "threshold": threshold,
-                "loss": stage_loss,
-                "trials": len(self.trial_ids),
-                "bonafide": n_bona,
-                "spoof": len(self.trial_ids) - n_bona,
-                "cross_class_ties": report["cross_class_ties"],
-                "EER_tie_robust": report["EER_tie_robust"] * 100,
-                "score_file": score_file,
-            }
+            self.eval_results[name] = {"loss": stage_loss, "score_file": score_file}
             self.hparams.train_logger.log_stats(
                 stats_meta={
                     "Evaluation set": name,
                     "Epoch loaded": self.hparams.epoch_counter.current,
                 },
-                test_stats={"loss": stage_loss, "EER": eer * 100},
+                test_stats={"loss": stage_loss},
             )
 
     def train_epoch_stats(self, epoch):
@@ -510,7 +568,7 @@ class AntiSpoofBrain(sb.Brain):
         )
 
     def evaluate_set(self, name, dataset, loader_kwargs=None):
-        """Score one evaluation set with the best checkpoint (lowest dev loss).
+        """Score one set with the best checkpoint (lowest dev loss), to a file.
 
         With ``avg_checkpoints`` k > 1 in the hparams, the average of the k
         best checkpoints is scored instead.
@@ -527,7 +585,9 @@ class AntiSpoofBrain(sb.Brain):
         Returns
         -------
         dict
-            EER (in %), loss, trial counts and the score-file path.
+            ``loss``, ``score_file`` and, with an average, ``averaged_epochs``:
+            the fields of the set's report
+            (:func:`dpda.evaluation.report_evaluation`).
         """
         self.eval_set_name = name
         self.evaluate(dataset, min_key="loss", test_loader_kwargs=loader_kwargs or {})
@@ -549,10 +609,12 @@ class DPDABrain(AntiSpoofBrain):
     names to augmentations, in order (e.g. ``{rawboost: ..., codec: ...}``);
     without it, ``hparams.augment`` is the one augmented path (``aug``): the
     dual-path DPDA of the paper. An augmentation that runs on the training
-    device (e.g. :class:`dpda.augment.RawBoost`) is applied in
-    :meth:`fit_batch`; one marked ``loader_side`` (e.g.
-    :class:`dpda.augment.Codec`, CPU-only) is applied by the data loader's
-    workers, which hand its view of each utterance over as ``sig_<name>``
+    device (:class:`dpda.augment.RawBoost` with ``rawboost_position:
+    after_crop``) is applied in :meth:`fit_batch`; the others
+    (:func:`loader_views`: one marked ``loader_side``, e.g.
+    :class:`dpda.augment.Codec`, and RawBoost with ``before_crop``) are
+    applied by the data loader's workers, which hand the view of each
+    utterance over as ``sig_<name>``
     (:func:`dpda.data.pipelines.add_augmented_view`).
 
     ``hparams.dpda_mode`` is ``split`` (forward and backward of each path in
@@ -562,7 +624,9 @@ class DPDABrain(AntiSpoofBrain):
     ``exact`` (align the all-reduced global gradients: the same update as one
     process on the global batch) or ``local`` (each process aligns its own
     gradients, then one all-reduce of the result). With K paths the extra
-    memory is K - 1 gradient buffers.
+    memory is K - 1 gradient buffers. Every recipe hparams file writes both
+    keys; a Brain built in code without them (tests, benchmarks) runs
+    ``split`` and ``exact``, the defaults written once, in ``__init__``.
 
     The per-step alignment statistics go to ``alignment_stats.csv`` in the
     output folder (with K > 2 paths, the cosine and the conflict of every
@@ -574,7 +638,6 @@ class DPDABrain(AntiSpoofBrain):
         super().__init__(*args, **kwargs)
         kwargs_aligner = dict(getattr(self.hparams, "aligner_kwargs", None) or {})
         self.aligner = get_aligner(self.hparams.aligner, **kwargs_aligner)
-        self.augment_paths = augmented_paths(self.hparams)
         self.path_names = ["clean", *self.augment_paths]
         self.dpda_mode = getattr(self.hparams, "dpda_mode", "split")
         if self.dpda_mode not in DPDA_MODES:
@@ -628,14 +691,7 @@ class DPDABrain(AntiSpoofBrain):
         """The waveforms of path ``index`` (0: clean)."""
         if index == 0:
             return wavs
-        name = self.path_names[index]
-        augment = self.augment_paths[name]
-        if augment is None:
-            return wavs
-        if getattr(augment, "loader_side", False):
-            view, _ = getattr(batch, f"sig_{name}")
-            return view
-        return augment(wavs, lens)
+        return self.augmented_input(self.path_names[index], batch, wavs, lens)
 
     def fit_batch(self, batch):
         """Train on one batch through the clean and the augmented paths."""
@@ -734,13 +790,8 @@ class DPDABrain(AntiSpoofBrain):
         self.epoch_align_stats.append(stats)
 
     def on_stage_start(self, stage, epoch=None):
-        """Reset the score stores and the epoch's alignment statistics; tell
-        the data-loader paths the epoch (it seeds their views)."""
+        """Reset the score stores and the epoch's alignment statistics."""
         super().on_stage_start(stage, epoch)
-        if stage == sb.Stage.TRAIN:
-            for augment in self.augment_paths.values():
-                if getattr(augment, "loader_side", False):
-                    augment.epoch = epoch
         if stage == sb.Stage.TRAIN and self.step == 0:
             # Not when resuming mid-epoch: the rows were restored.
             self.epoch_align_stats = []
@@ -807,6 +858,53 @@ def augmented_paths(hparams):
                 "path is always there; use letters, digits and _)"
             )
     return dict(paths)
+
+
+def loader_views(hparams):
+    """The augmented paths whose views the data loader's workers compute.
+
+    An augmentation marked ``loader_side`` (e.g. :class:`dpda.augment.Codec`)
+    augments the crop. :class:`dpda.augment.RawBoost` with
+    ``rawboost_position: before_crop`` augments the whole file, which is then
+    cropped like the clean path (the DPDA authors' order); with
+    ``after_crop`` (the default) it runs on the cropped batch on the training
+    device and is not listed here. The recipe adds these views to the
+    training set (:func:`dpda.data.pipelines.add_augmented_view`) and the
+    Brains read them from the batch.
+
+    Arguments
+    ---------
+    hparams : types.SimpleNamespace or dict
+        The hparams.
+
+    Returns
+    -------
+    dict
+        ``{name: (augmentation, whole_file)}``, in path order;
+        ``whole_file`` is True for the views augmented before the crop.
+
+    Example
+    -------
+    >>> rawboost = RawBoost(algo=4)
+    >>> loader_views({"augment": rawboost, "rawboost_position": "after_crop"})
+    {}
+    >>> views = loader_views({"augment": rawboost, "rawboost_position": "before_crop"})
+    >>> views["aug"][1]
+    True
+    """
+    hparams = hparams if isinstance(hparams, dict) else vars(hparams)
+    position = hparams.get("rawboost_position", "after_crop")
+    if position not in RAWBOOST_POSITIONS:
+        raise ValueError(
+            f"rawboost_position must be one of {RAWBOOST_POSITIONS}, got {position!r}"
+        )
+    views = {}
+    for name, augment in augmented_paths(hparams).items():
+        if position == "before_crop" and isinstance(augment, RawBoost):
+            views[name] = (augment, True)
+        elif getattr(augment, "loader_side", False):
+            views[name] = (augment, False)
+    return views
 
 
 def _all_reduce_mean(grads):

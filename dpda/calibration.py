@@ -41,7 +41,6 @@ from dpda.metrics import (
     ASVSPOOF5_COST_MODEL,
     bayes_threshold,
     check_scores,
-    compute_cllr,
     effective_prior,
 )
 
@@ -231,34 +230,3 @@ def decide(llr, p_spoof=0.05, c_miss=1.0, c_fa=10.0):
     ('bonafide', 'spoof')
     """
     return "bonafide" if llr >= bayes_threshold(p_spoof, c_miss, c_fa) else "spoof"
-
-
-def calibration_report(bona_scores, spoof_scores, calibration=None):
-    """Cllr of raw scores read as LLRs, and of calibrated LLRs.
-
-    Arguments
-    ---------
-    bona_scores, spoof_scores : array_like
-        Raw scores.
-    calibration : Calibration, optional
-        The map; without it only the raw figure is given.
-
-    Returns
-    -------
-    dict
-        ``Cllr_raw`` and ``Cllr`` (``None`` without a calibration), in bits.
-
-    Example
-    -------
-    >>> cal = Calibration(scale=0.5, offset=0.0, prior=0.5)
-    >>> report = calibration_report([8.0, 6.0], [-7.0, -9.0], cal)
-    >>> report["Cllr"] > report["Cllr_raw"]  # halving good LLRs costs
-    True
-    """
-    raw = compute_cllr(bona_scores, spoof_scores)
-    calibrated = None
-    if calibration is not None:
-        calibrated = compute_cllr(
-            calibration.llr(bona_scores), calibration.llr(spoof_scores)
-        )
-    return {"Cllr_raw": raw, "Cllr": calibrated}

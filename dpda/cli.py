@@ -18,17 +18,29 @@ and channel count: files are resampled and mixed to mono
 Each file gets its duration, raw score (the bona fide logit), and for a
 calibrated detector its log-likelihood ratio and probability of bona fide,
 and a label; every report states the rule that gave the labels, with its
-threshold in the units shown (:class:`dpda.inference.DecisionRule`: for a
-calibrated detector, bona fide when P(bona fide) reaches the cost model's
-threshold). Without ``--windows`` a file is scored as the detector's
-``score_files`` scores it (its first window, short files tiled); with
-``--windows SECONDS`` overlapping windows cover the whole recording, the
-file's score is their mean and the per-window scores are listed
-(:meth:`~dpda.inference.DeepfakeDetector.score_timeline`). A file that cannot
-be scored (unreadable, empty, not audio, too short) is reported on its own
-line with the reason, and the others are scored. Exit status: 0 when every
-file was scored, 1 when some could not be, 2 on a usage error. Output files
-are written atomically.
+thresholds in the units shown (:class:`dpda.inference.DecisionRule`). No
+verdict without evidence: a calibrated detector labels a file bona fide or
+spoof by the Bayes decision of its cost model, and ``uncertain`` when the
+LLR lies inside the detector's uncertain band around the threshold; an
+uncalibrated detector gives no label (``uncalibrated``, with the raw score)
+unless ``--threshold T`` is passed, which labels every file on its raw
+score (bona fide when score > T). The summary counts each label. Files are scored by the detector's one call for files,
+:meth:`~dpda.inference.DeepfakeDetector.classify_files`: without
+``--windows`` as ``score_files`` scores them (the first window, short files
+tiled); with ``--windows SECONDS`` overlapping windows cover the whole
+recording, the file's score is their mean and the per-window scores are
+listed (:meth:`~dpda.inference.DeepfakeDetector.score_timeline`). Files are
+streamed: decoded a block at a time by ``--num-workers`` processes while the
+detector scores, so an hour-long recording takes no more memory than a short
+one; a progress bar on a terminal (or with ``--progress``) shows the time
+left. Windows without speech (digital silence, or an RMS level below -60
+dBFS: :func:`dpda.data.audio.no_speech_reasons`) are not scored; a file with
+no window of speech is labelled ``no speech`` with its reason, counted apart
+in the summary, neither bona fide nor spoof. A file that
+cannot be scored (unreadable, empty, not audio, too short) is reported on its
+own line with the reason, and the others are scored. Exit status: 0 when every
+file was scored, whatever its label (the verdicts are in the report), 1 when
+some could not be, 2 on a usage error. Output files are written atomically.
 
 ``serve`` checks its address before it loads the model (:func:`check_port`):
 a busy, privileged or out-of-range port, or a host that is not this machine's,
@@ -44,10 +56,12 @@ Authors
 """
 
 import argparse
+import collections
 import csv
 import glob
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -68,11 +82,6 @@ AUDIO_EXTENSIONS = (
 )
 LIST_EXTENSIONS = (".txt", ".lst")
 FORMATS = ("table", "csv", "json")
-USAGE_ERROR = 2
-
-
-class UsageError(Exception):
-    """A command-line error: printed with the usage, exit status 2."""
 
 
 def usage_error(prog, message):
@@ -96,7 +105,7 @@ def usage_error(prog, message):
     SystemExit: 2
     """
     print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(USAGE_ERROR)
+    raise SystemExit(2)  # argparse's status for a usage error
 
 
 def check_port(host, port):
@@ -221,76 +230,14 @@ def expand_inputs(inputs):
     return list(dict.fromkeys(paths))
 
 
-def score_paths(detector, paths, window_seconds=None, batch_size=8, progress=None):
-    """Score files with a detector; a bad file becomes a row with its error.
-
-    Arguments
-    ---------
-    detector : dpda.inference.DeepfakeDetector
-        The detector.
-    paths : list of str
-        Audio files.
-    window_seconds : float, optional
-        Score overlapping windows of this length over each whole file.
-    batch_size : int
-        Files per forward pass (without ``window_seconds``).
-    progress : bool, optional
-        Show a progress bar (default: when there are more files than one
-        batch and stderr is a terminal).
-
-    Returns
-    -------
-    list of dict
-        One row per path: ``path``, ``duration``, ``score``, ``llr``,
-        ``p_bonafide``, ``label``, ``error`` (``None`` when scored) and, with
-        windows, ``timeline``.
-    """
-    from tqdm import tqdm
-
-    from dpda.data.audio import AudioError
-
-    rate = int(detector.hparams.sample_rate)
-    if progress is None:
-        progress = len(paths) > batch_size and sys.stderr.isatty()
-    bar = tqdm(total=len(paths), unit="file", disable=not progress, file=sys.stderr)
-    rows = []
-    for start in range(0, len(paths), batch_size):
-        signals, ready = [], []
-        for path in paths[start : start + batch_size]:
-            row = {"path": path, "duration": None, "error": None}
-            try:
-                signal = detector.load_audio(path)
-            except (AudioError, OSError, ValueError) as error:
-                row["error"] = str(error).replace(f"{path}: ", "", 1)
-            else:
-                row["duration"] = signal.shape[0] / rate
-                signals.append(signal)
-                ready.append(row)
-            rows.append(row)
-        if window_seconds:
-            for row, signal in zip(ready, signals):
-                timeline = detector.score_timeline(
-                    signal, window_seconds=window_seconds
-                )
-                row["timeline"] = timeline
-                row.update(_decision_fields(timeline["decision"]))
-        elif signals:
-            scores = detector._score_signals(signals).cpu().tolist()
-            for row, score in zip(ready, scores):
-                row.update(_decision_fields(detector.classify_score(score)))
-        bar.update(len(paths[start : start + batch_size]))
-    bar.close()
-    return rows
+def _show_progress(args):
+    """Whether to draw the progress bar: asked for, or stderr is a terminal."""
+    return not args.no_progress and (args.progress or sys.stderr.isatty())
 
 
-def _decision_fields(decision):
-    """The per-file fields of a :meth:`classify_score` result."""
-    return {
-        "score": decision["score"],
-        "llr": decision["llr"],
-        "p_bonafide": decision["p_bonafide"],
-        "label": decision["label"],
-    }
+def _window_cells(scores, spec):
+    """Window scores as one cell; ``-`` for a window without speech."""
+    return ";".join("-" if v is None else format(v, spec) for v in scores)
 
 
 def _number(value, spec):
@@ -300,24 +247,30 @@ def _number(value, spec):
 
 def _json_report(rows, rule, summary):
     """The JSON report: one record per file, the decision rule, the summary."""
-    keys = ("path", "duration", "score", "llr", "p_bonafide", "label", "error")
+    keys = ("path", "duration", "score", "llr", "p_bonafide", "label", "reason")
+    keys += ("error",)
     records = []
     for row in rows:
         record = {k: row.get(k) for k in keys}
         if "timeline" in row:
             timeline = row["timeline"]
             record["windows"] = [
-                {"start": s, "end": e, "score": v}
-                for s, e, v in zip(
-                    timeline["starts"], timeline["ends"], timeline["scores"]
+                {"start": s, "end": e, "score": v, "no_speech": r}
+                for s, e, v, r in zip(
+                    timeline["starts"],
+                    timeline["ends"],
+                    timeline["scores"],
+                    timeline["no_speech"],
                 )
             ]
         records.append(record)
     stated = {
         "name": rule.name,
         "text": rule.text,
+        "labels": list(rule.labels),
         "p_threshold": rule.p_threshold,
         "threshold": rule.threshold,
+        "uncertain_llr_band": rule.llr_band and list(rule.llr_band),
     }
     report = {"files": records, "decision_rule": stated, "summary": summary}
     return json.dumps(report, indent=1) + "\n"
@@ -333,7 +286,7 @@ def format_rows(rows, fmt, detector_name, rule):
     Arguments
     ---------
     rows : list of dict
-        From :func:`score_paths`.
+        From :meth:`dpda.inference.DeepfakeDetector.classify_files`.
     fmt : str
         ``table``, ``csv`` or ``json``.
     detector_name : str
@@ -347,30 +300,43 @@ def format_rows(rows, fmt, detector_name, rule):
     text : str
         The report.
     summary : str
-        One line: counts per label, unreadable files, the detector.
+        One line: counts per label (each label the rule can give, then any
+        other given, e.g. ``no speech``), unreadable files, the detector.
 
     Example
     -------
     >>> from dpda.inference import DecisionRule
     >>> rows = [{"path": "a.wav", "duration": 2.0, "score": 1.5, "llr": None,
-    ...          "p_bonafide": None, "label": "bonafide", "error": None},
+    ...          "p_bonafide": None, "label": "uncalibrated", "error": None},
     ...         {"path": "b.wav", "duration": None, "error": "empty audio"}]
-    >>> text, summary = format_rows(rows, "table", "default", DecisionRule(0.0))
+    >>> text, summary = format_rows(rows, "table", "default", DecisionRule())
     >>> print(text)
     path   duration (s)  score   label
-    a.wav  2.00          1.5000  bonafide
+    a.wav  2.00          1.5000  uncalibrated
     b.wav                        error: empty audio
-    Decision rule: bona fide when score > 0.0000 (the detector's stored score threshold; uncalibrated scores: no probability)
+    Decision rule: no label: the detector is not calibrated, so its raw scores (higher = more bona fide) have no stated threshold; pass a threshold on raw scores to get bona fide / spoof labels
     >>> summary
-    '2 files: 1 bona fide, 0 spoof, 1 not scored (detector: default, uncalibrated scores)'
+    '2 files: 1 uncalibrated, 1 not scored (detector: default, uncalibrated scores: no verdict without --threshold)'
+    >>> rows[0]["label"] = "bonafide"
+    >>> format_rows(rows, "table", "default", DecisionRule(0.0))[1]
+    '2 files: 1 bona fide, 0 spoof, 1 not scored (detector: default, uncalibrated scores, labels by --threshold)'
     """
     calibrated = rule.calibration is not None
     scored = [r for r in rows if r["error"] is None]
-    n_bona = sum(r["label"] == "bonafide" for r in scored)
+    counts = collections.Counter(r["label"] for r in scored)
+    # The rule's labels always, then whatever other label was given.
+    labels = [*rule.labels, *sorted(set(counts) - set(rule.labels))]
+    shown = ", ".join(
+        f"{counts[k]} {k.replace('bonafide', 'bona fide')}" for k in labels
+    )
+    state = "calibrated" if calibrated else "uncalibrated scores"
+    if rule.name == "uncalibrated":
+        state += ": no verdict without --threshold"
+    elif rule.name == "score_threshold":
+        state += ", labels by --threshold"
     summary = (
-        f"{len(rows)} files: {n_bona} bona fide, {len(scored) - n_bona} spoof, "
-        f"{len(rows) - len(scored)} not scored (detector: {detector_name}, "
-        f"{'calibrated' if calibrated else 'uncalibrated scores'})"
+        f"{len(rows)} files: {shown}, {len(rows) - len(scored)} not scored "
+        f"(detector: {detector_name}, {state})"
     )
     if fmt == "json":
         return _json_report(rows, rule, summary), summary
@@ -379,6 +345,7 @@ def format_rows(rows, fmt, detector_name, rule):
         columns += ["LLR", "P(bona fide)"]
     columns += ["label"] + (["decision rule"] if fmt == "csv" else [])
     windowed = any("timeline" in r for r in rows)
+    unjudged = any(r.get("reason") for r in rows)
     spec = ".6f" if fmt == "csv" else ".4f"  # csv: the score files' precision
     table = []
     for row in rows:
@@ -393,13 +360,22 @@ def format_rows(rows, fmt, detector_name, rule):
             ]
             if calibrated:
                 cells += [_number(row["llr"], spec), _number(row["p_bonafide"], spec)]
-            cells.append(row["label"])
+            reason = row.get("reason")
+            # The reason of a file without speech: a cell of its own in CSV.
+            cells.append(
+                f"{row['label']} ({reason})"
+                if reason and fmt != "csv"
+                else row["label"]
+            )
         if fmt == "csv":
             cells.append(rule.text if row["error"] is None else "")
+            if unjudged:
+                cells.append(row.get("reason") or "")
         if windowed:
-            scores = row.get("timeline", {}).get("scores", [])
-            cells.append(";".join(format(v, spec) for v in scores))
+            cells.append(_window_cells(row.get("timeline", {}).get("scores", []), spec))
         table.append(cells)
+    if fmt == "csv" and unjudged:
+        columns.append("no speech reason")
     if windowed:
         columns.append("window scores")
     if fmt == "csv":
@@ -432,14 +408,26 @@ def _plot_name(path, taken):
 
 def _parser():
     """The argument parser of the scoring command."""
+    from dpda.data.audio import NO_SPEECH_DBFS  # the no-speech rule's level
+
     parser = argparse.ArgumentParser(
         prog="dpda-detect",
         description="Score recordings with a speech deepfake detector "
         "(default: the AASIST-L shipped with dpda). 'dpda-detect serve' "
         "starts the web demo (dpda-detect serve --help).",
-        epilog="Exit status: 0 when every file was scored, 1 when some could "
-        "not be (each reported on its own row with the reason), 2 on a usage "
-        "error (one line saying what to do).",
+        epilog="Labels: bona fide or spoof (the verdicts); uncertain (a "
+        "calibrated detector's LLR inside its uncertain band around the "
+        "threshold: too little evidence for a verdict); uncalibrated (a "
+        "detector without calibration, and no --threshold: the raw score, no "
+        "verdict). Exit status: 0 when every file was scored, whatever its "
+        "label (the labels are in the report and counted in the summary), 1 "
+        "when some could not be (each reported on its own row with the "
+        "reason), 2 on a usage error (one line saying what to do). A file "
+        "without speech is "
+        "labelled 'no speech' with its reason (digital silence, or a level "
+        f"below {NO_SPEECH_DBFS:g} dBFS RMS in every window), counted apart in "
+        "the summary and neither bona fide nor spoof: it leaves the exit "
+        "status as it is.",
     )
     parser.add_argument(
         "inputs",
@@ -449,12 +437,23 @@ def _parser():
     )
     _detector_options(parser)
     parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="label every file on its raw score: bona fide when score > T, "
+        "spoof otherwise, calibrated or not (default: the detector's rule: "
+        "the Bayes decision on calibrated LLRs, with its uncertain band; no "
+        "label for an uncalibrated detector)",
+    )
+    parser.add_argument(
         "--windows",
         type=float,
         metavar="SECONDS",
         help="score overlapping windows of this length over whole files, with "
-        "a hop of half a window (default: each file's first window, as the "
-        "detector was evaluated; short files tiled)",
+        "a hop of half a window; files are streamed, so any length fits in "
+        "memory (default: each file's first window, as the detector was "
+        "evaluated; short files tiled). Windows without speech (digital "
+        f"silence, or an RMS level below {NO_SPEECH_DBFS:g} dBFS) do not count",
     )
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="(default: %(default)s)"
@@ -471,9 +470,24 @@ def _parser():
         "--batch-size",
         type=int,
         default=8,
-        help="files per forward pass (default: %(default)s)",
+        help="windows per forward pass: files, without --windows (default: "
+        "%(default)s)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes that decode the files while the detector scores "
+        "(default: %(default)s; 0: decode in the scoring process)",
+    )
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the progress bar, with the time left, even when stderr is "
+        "not a terminal (default: only on a terminal)",
+    )
+    progress.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -591,8 +605,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.num_workers < 0:
+        parser.error("--num-workers must be 0 or more")
     if args.windows is not None and args.windows <= 0:
         parser.error("--windows must be a positive number of seconds")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        parser.error("--threshold must be a finite number")
     paths = expand_inputs(args.inputs)
     if not paths:
         parser.error("no audio file found in the inputs")
@@ -600,17 +618,23 @@ def main(argv=None):
         detector = load_detector(args)
     except (OSError, ValueError) as error:
         usage_error(parser.prog, f"cannot load the detector: {error}")
+    rule = detector.decision_rule(threshold=args.threshold)
+    if args.plots and rule.threshold is None:  # before any file is scored
+        usage_error(
+            parser.prog,
+            "--plots draws the decision threshold, and this detector is not "
+            "calibrated: pass --threshold T as well",
+        )
 
-    windows = args.windows or (4.0 if args.plots else None)
-    rows = score_paths(
-        detector,
+    rows = detector.classify_files(
         paths,
-        window_seconds=windows,
         batch_size=args.batch_size,
-        progress=None if not args.no_progress else False,
+        num_workers=args.num_workers,
+        window_seconds=args.windows or (4.0 if args.plots else None),
+        progress=_show_progress(args),
+        threshold=args.threshold,
     )
     name = args.detector or "default AASIST-L (clovaai, ASVspoof 2019 LA)"
-    rule = detector.decision_rule()
     text, summary = format_rows(rows, args.format, name, rule)
     if args.output:
         from dpda.files import open_atomic

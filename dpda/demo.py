@@ -30,6 +30,7 @@ import threading
 import numpy as np
 
 from dpda.data.audio import AudioError
+from dpda.inference import UNCALIBRATED, UNCERTAIN
 from dpda.plots import plot_timeline
 
 #: How to install the optional dependency of the demo.
@@ -122,51 +123,77 @@ def format_verdict(timeline, detector_name):
         The label and the rule that gave it (the decision's ``rule_text``,
         see :class:`dpda.inference.DecisionRule`); for a calibrated detector
         the probability of bona fide (at the cost model's prior) with the
-        threshold it is compared with, and the log-likelihood ratio,
-        otherwise a statement that the detector is uncalibrated with the raw
-        score and its threshold; the duration, the windows and the detector.
+        threshold it is compared with, and the log-likelihood ratio, and for
+        the label ``uncertain`` why there is no verdict; for an uncalibrated
+        detector a statement that it gives no verdict, with the raw score;
+        for a recording without speech the reason; the duration, the
+        windows and the detector.
 
     Example
     -------
     >>> from dpda.calibration import Calibration
     >>> from dpda.inference import DecisionRule
-    >>> rule = DecisionRule(0.0)
     >>> timeline = {"duration": 6.0, "scores": [-1.0, -2.0], "score": -1.5,
-    ...     "threshold": 0.0, "decision": rule.decide(-1.5)}
+    ...     "threshold": None, "decision": DecisionRule().decide(-1.5)}
     >>> print(format_verdict(timeline, "RawCNN"))
-    ### Verdict: **spoof**
+    ### Verdict: **uncalibrated**
     <BLANKLINE>
-    - Uncalibrated detector: no probability can be given. Raw score -1.5000 against the threshold 0.0000 (bona fide when the score is above it).
-    - Decision rule: bona fide when score > 0.0000 (the detector's stored score threshold; uncalibrated scores: no probability)
+    - Uncalibrated detector: no verdict and no probability can be given; its raw score has no stated threshold.
+    - Decision rule: no label: the detector is not calibrated, so its raw scores (higher = more bona fide) have no stated threshold; pass a threshold on raw scores to get bona fide / spoof labels
     - Score: -1.5000 (mean bona fide logit of 2 windows; higher = more bona fide)
     - Duration: 6.0 s
     - Detector: RawCNN
-    >>> rule = DecisionRule(0.0, Calibration(scale=1.0, offset=0.0, prior=0.655))
+    >>> rule = DecisionRule(None, Calibration(scale=1.0, offset=0.0, prior=0.655))
     >>> timeline.update(score=-0.92, decision=rule.decide(-0.92))
     >>> print(format_verdict(timeline, "RawCNN").splitlines()[2])
     - P(bona fide): 0.8833 at a prior of 0.95, against the threshold 0.9091; log-likelihood ratio -0.920 (calibrated)
+    >>> rule.uncertain_band = 1.0
+    >>> timeline.update(score=-0.5, decision=rule.decide(-0.5))
+    >>> lines = format_verdict(timeline, "RawCNN").splitlines()
+    >>> print(lines[0]); print(lines[3])
+    ### Verdict: **uncertain**
+    - Uncertain: the log-likelihood ratio lies within 1 of the decision threshold (from -1.642 to 0.358), too little evidence for bona fide or spoof.
     """
     decision = timeline["decision"]
-    score, threshold = float(timeline["score"]), float(timeline["threshold"])
-    lines = [f"### Verdict: **{decision['label']}**", ""]
-    if decision["calibrated"]:
+    label, score = decision["label"], timeline["score"]
+    lines = [f"### Verdict: **{label}**", ""]
+    if score is None:  # no speech: nothing was scored
+        lines.append(
+            f"- No speech ({decision.get('reason')}): nothing was scored, so "
+            "there is no verdict."
+        )
+    elif decision["calibrated"]:
+        against = decision["p_threshold"]
         lines.append(
             f"- P(bona fide): {decision['p_bonafide']:.4f} at a prior of "
-            f"{decision['prior']:.2f}, against the threshold "
-            f"{decision['p_threshold']:.4f}; log-likelihood ratio "
-            f"{decision['llr']:.3f} (calibrated)"
+            f"{decision['prior']:.2f}"
+            + (f", against the threshold {against:.4f}" if against else "")
+            + f"; log-likelihood ratio {decision['llr']:.3f} (calibrated)"
         )
     else:
         lines.append(
-            "- Uncalibrated detector: no probability can be given. "
-            f"Raw score {score:.4f} against the threshold {threshold:.4f} "
-            "(bona fide when the score is above it)."
+            "- Uncalibrated detector: no verdict and no probability can be "
+            "given; its raw score has no stated threshold."
+            if label == UNCALIBRATED
+            else "- Uncalibrated detector: no probability can be given. "
+            f"Raw score {score:.4f} against the threshold "
+            f"{decision['threshold']:.4f} (bona fide when the score is above it)."
+        )
+    if label == UNCERTAIN:
+        low, high = decision["llr_band"]
+        lines.append(
+            f"- Uncertain: the log-likelihood ratio lies within "
+            f"{(high - low) / 2:g} of the decision threshold (from {low:.3f} to "
+            f"{high:.3f}), too little evidence for bona fide or spoof."
         )
     lines.append(f"- Decision rule: {decision['rule_text']}")
-    windows = len(timeline["scores"])
+    if score is not None:
+        windows = sum(v is not None for v in timeline["scores"])
+        lines.append(
+            f"- Score: {float(score):.4f} (mean bona fide logit of {windows} "
+            f"window{'s' if windows != 1 else ''}; higher = more bona fide)"
+        )
     lines += [
-        f"- Score: {score:.4f} (mean bona fide logit of {windows} "
-        f"window{'s' if windows != 1 else ''}; higher = more bona fide)",
         f"- Duration: {float(timeline['duration']):.1f} s",
         f"- Detector: {detector_name}",
     ]
@@ -235,7 +262,9 @@ def score_recording(
     -------
     tuple
         ``(verdict, image, timeline)``: the Markdown of :func:`format_verdict`,
-        the :func:`timeline_image` array and the timeline itself.
+        the :func:`timeline_image` array (``None`` for an uncalibrated
+        detector, which has no decision threshold to draw) and the timeline
+        itself.
 
     Raises
     ------
@@ -250,7 +279,8 @@ def score_recording(
     >>> import soundfile as sf
     >>> from dpda.inference import DeepfakeDetector
     >>> from dpda.models.raw_cnn import RawCNN
-    >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000}
+    >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000,
+    ...            "calibration": {"scale": 1.0, "offset": 0.0, "prior": 0.5}}
     >>> detector = DeepfakeDetector(
     ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
     ...     hparams=hparams,
@@ -284,7 +314,9 @@ def score_recording(
     timeline = detector.score_timeline(signal, window_seconds=window_seconds)
     name = detector_name or describe_detector(detector)
     verdict = format_verdict(timeline, name)
-    return verdict, timeline_image(timeline), timeline
+    # The plot draws the decision threshold: an uncalibrated detector has none.
+    image = None if timeline["threshold"] is None else timeline_image(timeline)
+    return verdict, image, timeline
 
 
 def _header_duration(path):
@@ -384,40 +416,9 @@ def build_demo(
     """
     gr = _gradio()
     name = detector_name or describe_detector(detector)
-
-    def score(path):
-        """Score one upload, always deleting it."""
-        if not path:
-            raise gr.Error(
-                "Upload a recording or record one with the microphone first.",
-                title="No audio",
-                print_exception=False,
-            )
-        try:
-            verdict, image, _ = score_recording(
-                detector,
-                path,
-                max_seconds=max_seconds,
-                max_megabytes=max_megabytes,
-                window_seconds=window_seconds,
-                detector_name=name,
-            )
-        except LimitError as err:
-            raise gr.Error(
-                str(err), title="Not scored", print_exception=False
-            ) from None
-        except AudioError as err:
-            # The message names the file, not where Gradio cached it.
-            shown = os.path.basename(err.path)
-            raise gr.Error(
-                f"Cannot read {shown}: {err.problem.replace(err.path, shown)}",
-                title="Unreadable audio",
-                print_exception=False,
-            ) from None
-        finally:
-            _forget_upload(path, gr.utils.get_upload_folder())
-        return verdict, image
-
+    score = _upload_scorer(
+        gr, detector, max_seconds, max_megabytes, window_seconds, name
+    )
     limits = (
         f"Recordings up to {max_seconds:g} s and {max_megabytes:g} MB, any "
         "common format (WAV, FLAC, MP3, Ogg, Opus, M4A, WebM)."
@@ -456,6 +457,46 @@ def build_demo(
         )
         button.click(score, inputs=audio, outputs=[verdict, image], api_name="score")
     return demo
+
+
+def _upload_scorer(gr, detector, max_seconds, max_megabytes, window_seconds, name):
+    """The demo's scoring function (see :func:`build_demo`): an upload's
+    verdict and timeline, or a ``gr.Error`` saying why it was not scored."""
+
+    def score(path):
+        """Score one upload, always deleting it."""
+        if not path:
+            raise gr.Error(
+                "Upload a recording or record one with the microphone first.",
+                title="No audio",
+                print_exception=False,
+            )
+        try:
+            verdict, image, _ = score_recording(
+                detector,
+                path,
+                max_seconds=max_seconds,
+                max_megabytes=max_megabytes,
+                window_seconds=window_seconds,
+                detector_name=name,
+            )
+        except LimitError as err:
+            raise gr.Error(
+                str(err), title="Not scored", print_exception=False
+            ) from None
+        except AudioError as err:
+            # The message names the file, not where Gradio cached it.
+            shown = os.path.basename(err.path)
+            raise gr.Error(
+                f"Cannot read {shown}: {err.problem.replace(err.path, shown)}",
+                title="Unreadable audio",
+                print_exception=False,
+            ) from None
+        finally:
+            _forget_upload(path, gr.utils.get_upload_folder())
+        return verdict, image
+
+    return score
 
 
 def serve(

@@ -2,18 +2,19 @@
 
 Both the training recipe (after training) and ``recipes/InTheWild/evaluate.py``
 (a trained experiment or a pretrained model on In-the-Wild, FoR or ASVspoof
-2021) report through these functions: EER with its threshold (and the
-tie-robust EER under cross-class ties), min t-DCF when the ASV error rates
-are known, the ASVspoof 5 metrics (minDCF; actDCF and Cllr on calibrated
-scores, and on raw scores labelled as such; min Cllr), an EER and minDCF
-breakdown per condition, a DET plot and score histograms. The scores
-themselves come from :mod:`dpda.scores`; the calibration fitted on dev from
-:func:`calibrate_on`.
+2021) report through one call, :func:`report_evaluation`, from the score
+files they wrote (:mod:`dpda.scores`) and the manifests: EER with its
+threshold (and the tie-robust EER under cross-class ties), min t-DCF when the
+ASV error rates are known, the ASVspoof 5 metrics (minDCF; actDCF and Cllr on
+calibrated scores, and on raw scores labelled as such; min Cllr), an EER and
+minDCF breakdown per condition, a DET plot and score histograms; in training,
+the calibration fitted on dev (:func:`calibrate_on`).
 
 Authors
  * dpda contributors 2026
 """
 
+import json
 import logging
 import os
 
@@ -21,6 +22,7 @@ import soundfile
 
 from dpda.calibration import fit_calibration
 from dpda.files import open_atomic, write_json_atomic
+from dpda.labels import split_by_label
 from dpda.metrics import (
     ASVSPOOF5_COST_MODEL,
     asv_error_rates,
@@ -36,6 +38,7 @@ from dpda.metrics import (
     warn_ties,
 )
 from dpda.plots import plot_det_curve, plot_reliability, plot_score_histograms
+from dpda.scores import read_score_file
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,22 @@ BREAKDOWNS = {
     "in_the_wild": ["speaker", "channel", "codec", "codec_kbps"],
     "for_norm": [],  # FoR labels only the class: no speaker, no system
 }
+
+# What a report keeps of the set the calibration is fitted on (dev): its
+# headline metrics. It is not an evaluation set: no plots, no breakdown.
+CALIBRATION_SET_KEYS = (
+    "EER",
+    "threshold",
+    "trials",
+    "bonafide",
+    "spoof",
+    "cross_class_ties",
+    "EER_tie_robust",
+    *METRIC_KEYS,
+)
+
+# The metrics of each set in the training log's final summary.
+SUMMARY_KEYS = ("EER", "minDCF", "actDCF", "Cllr", "Cllr_raw")
 
 
 def audio_lengths(entries, data_root, num_samples=None):
@@ -184,7 +203,7 @@ def report_scores(
     os.makedirs(out_dir, exist_ok=True)
     scored = {k: v for k, v in entries.items() if k in scores}
     trials = scores_to_trials(scores, scored)
-    bona, spoof = _by_label(trials)
+    bona, spoof = split_by_label(scores, scored)
     report = eer_report(bona, spoof)
     eer, threshold = report["EER"], report["threshold"]
     ties = warn_ties(report, name)
@@ -244,6 +263,131 @@ def report_scores(
     return result
 
 
+def report_evaluation(
+    sets,
+    out_dir,
+    calibration=None,
+    fit_calibration_on=None,
+    conditions=None,
+    asv_score_files=None,
+    train_logger=None,
+):
+    """The report of a detector's score files, for ``train.py`` and ``evaluate.py``.
+
+    Every set is reported by :func:`report_scores` from its score file and
+    its manifest, in order; the evaluation sets' headline lines are printed
+    (EER, score file, breakdown file, :func:`format_metrics`).
+
+    Arguments
+    ---------
+    sets : dict
+        ``{name: {"score_file": path, "manifest": path, ...}}``, in report
+        order; every field given (e.g. the evaluation ``loss``) is kept in
+        the set's result.
+    out_dir : str
+        Folder of the breakdowns and plots.
+    calibration : dpda.calibration.Calibration, optional
+        The detector's map to LLRs (``evaluate.py``).
+    fit_calibration_on : str, optional
+        The set (``dev``) to fit the calibration on (``train.py``): its result
+        keeps :data:`CALIBRATION_SET_KEYS`, the fitted ``calibration`` and a
+        ``reliability_plot`` of every set's LLRs.
+    conditions : dict, optional
+        ``{name: {trial_id: {condition: value}}}`` added to the manifests'
+        entries (the mini corpus's channel and codec).
+    asv_score_files : dict, optional
+        ``{name: ASV score file}``: the sets whose min t-DCF is computed.
+    train_logger : speechbrain.utils.train_logger.TrainLogger, optional
+        Logs a ``Final summary`` of :data:`SUMMARY_KEYS` per set.
+
+    Returns
+    -------
+    dict
+        ``{name: result}``, the content of ``eval_results.json``.
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> score_file, manifest = f"{folder}/dev.txt", f"{folder}/dev.json"
+    >>> _ = open(score_file, "w").write("a 2.0\\nb 1.0\\nc -1.0\\nd 0.5\\n")
+    >>> labels = {"a": "bonafide", "b": "bonafide", "c": "spoof", "d": "spoof"}
+    >>> json.dump({k: {"label": v} for k, v in labels.items()}, open(manifest, "w"))
+    >>> sets = {"dev": {"score_file": score_file, "manifest": manifest, "loss": 0.3}}
+    >>> results = report_evaluation(sets, folder, fit_calibration_on="dev")
+    >>> dev = results["dev"]
+    >>> dev["EER"], dev["trials"], dev["loss"], sorted(dev["calibration"])
+    (0.0, 4, 0.3, ['fitted_on', 'offset', 'prior', 'scale'])
+    """
+    if calibration is not None and fit_calibration_on is not None:
+        raise ValueError("give a calibration or a set to fit one on, not both")
+    scored = {
+        name: _read_scored_set(fields, (conditions or {}).get(name, {}))
+        for name, fields in sets.items()
+    }
+    if fit_calibration_on is not None:
+        calibration = calibrate_on(*scored[fit_calibration_on], fit_calibration_on)
+    results = {}
+    for name, (scores, entries) in scored.items():
+        fitted = name == fit_calibration_on
+        report = report_scores(
+            name,
+            scores,
+            entries,
+            out_dir,
+            asv_score_file=(asv_score_files or {}).get(name),
+            plots=not fitted,
+            calibration=calibration,
+        )
+        if fitted:
+            report = {k: report[k] for k in CALIBRATION_SET_KEYS}
+            report["calibration"] = calibration.to_dict()
+        results[name] = {**report, **sets[name]}
+    if fit_calibration_on is not None:
+        # Is the dev calibration calibrated elsewhere? One figure for all sets.
+        labelled = {name: split_by_label(*pair) for name, pair in scored.items()}
+        results[fit_calibration_on]["reliability_plot"] = plot_reliability(
+            {
+                n: (calibration.llr(b), calibration.llr(s))
+                for n, (b, s) in labelled.items()
+            },
+            os.path.join(out_dir, "reliability.png"),
+            title=f"LLRs calibrated on {fit_calibration_on}",
+        )
+    for name, result in results.items():
+        _print_summary(name, result, name == fit_calibration_on, train_logger)
+    return results
+
+
+def _read_scored_set(fields, conditions):
+    """The scores and the manifest entries (with ``conditions``) of a set."""
+    scores = read_score_file(fields["score_file"])
+    with open(fields["manifest"], encoding="utf-8") as f:
+        entries = json.load(f)
+    for utt_id, condition in conditions.items():
+        if utt_id in entries:
+            entries[utt_id].update(condition)
+    return scores, entries
+
+
+def _print_summary(name, result, fitted, train_logger):
+    """The final summary of a set in the train log; its lines on the terminal."""
+    if train_logger is not None:
+        train_logger.log_stats(
+            stats_meta={"Final summary": name},
+            test_stats={k: result[k] for k in SUMMARY_KEYS},
+        )
+    if fitted:
+        return
+    tdcf = result["min_tDCF"]
+    tdcf = f", min t-DCF {tdcf:.4f}" if tdcf is not None else ""
+    print(
+        f"EER {name}: {result['EER']:.2f}%{tdcf} ({result['trials']} trials) "
+        f"-> {result['score_file']}\nBreakdown: {result['breakdown_file']}"
+    )
+    print(format_metrics(name, result))
+
+
 def detection_metrics(bona, spoof, calibration=None, cost_model=None):
     """The ASVspoof 5 metrics of one score set, raw and calibrated.
 
@@ -287,39 +431,6 @@ def detection_metrics(bona, spoof, calibration=None, cost_model=None):
         result["actDCF"] = compute_act_dcf(llr_bona, llr_spoof, **cost)[0]
         result["Cllr"] = compute_cllr(llr_bona, llr_spoof)
     return result
-
-
-def _by_label(trials):
-    """The scores of the bona fide and of the spoofed trials."""
-    bona = [t["score"] for t in trials if t["label"] == "bonafide"]
-    spoof = [t["score"] for t in trials if t["label"] != "bonafide"]
-    return bona, spoof
-
-
-def split_by_label(scores, entries):
-    """The scores of the bona fide and of the spoofed trials of a set.
-
-    Arguments
-    ---------
-    scores : dict
-        ``{trial_id: score}``; trials of ``entries`` without one are left out.
-    entries : dict
-        The set's manifest (``label`` per trial).
-
-    Returns
-    -------
-    tuple of list
-        Bona fide scores, spoof scores.
-
-    Example
-    -------
-    >>> split_by_label({"a": 1.0, "b": -1.0},
-    ...     {"a": {"label": "bonafide"}, "b": {"label": "spoof"}, "c": {"label": "spoof"}})
-    ([1.0], [-1.0])
-    """
-    return _by_label(
-        scores_to_trials(scores, {k: v for k, v in entries.items() if k in scores})
-    )
 
 
 def calibrate_on(scores, entries, name="dev", prior=None):

@@ -49,6 +49,7 @@ CARD_KEYS = (
     "license",
     "source",
     "provenance",
+    "training_recipe",
 )
 
 _REFERENCE = re.compile(r"<([^<>]*)>")
@@ -267,13 +268,18 @@ def _warn_local_paths(subset):
 
 
 def _threshold_row(threshold, card, rule):
-    """The model card's words on the stored score ``threshold``: the decision
-    rule of an uncalibrated detector, unused by a calibrated one's labels."""
+    """The model card's words on the stored score ``threshold``: recorded,
+    never a label by itself (no verdict without calibration)."""
     text = f"{threshold:.6g}"
     if card.get("threshold_source"):
         text += f" ({card['threshold_source']})"
     if rule.calibration is None:
-        return text + ": the decision rule above"
+        return text + (
+            ": recorded, not a decision rule: uncalibrated, the detector "
+            "labels no recording (`uncalibrated`) unless a threshold is "
+            "passed (`classify_file(..., threshold=...)`, `dpda-detect "
+            "--threshold`), e.g. this one"
+        )
     side = ">=" if rule.calibration.scale > 0 else "<="  # a falling map flips it
     return text + (
         ": not used for labels, which follow the decision rule above "
@@ -287,6 +293,24 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference, rule
     unknown = set(card) - set(CARD_KEYS)
     if unknown:
         raise ValueError(f"Unknown model card keys {sorted(unknown)}; use {CARD_KEYS}")
+    title = card.get("title", name)
+    description = card.get(
+        "description",
+        "A speech deepfake detector (spoofing countermeasure) trained with the "
+        "dpda recipes (dual-path data-augmented training with gradient alignment).",
+    )
+    rows = _card_rows(card, hparams_file, model_class, n_params, inference, rule)
+    lines = [*_card_front(card), "", f"# {title}", "", description, "", "| | |"]
+    lines += ["|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    if card.get("eers"):
+        lines += ["", "## Results", "", "| Evaluation set | EER (%) |", "|---|---|"]
+        lines += [f"| {k} | {float(v):.2f} |" for k, v in card["eers"].items()]
+    source = card.get("source", "<hub id, or the path of this folder>")
+    return "\n".join(lines + _card_usage(name, source))
+
+
+def _card_front(card):
+    """The model card's YAML front matter, which hubs read."""
     front = ["---", "library_name: speechbrain"]
     if card.get("license"):
         front.append(f"license: {card['license']}")
@@ -298,17 +322,31 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference, rule
         "- audio-classification",
         "---",
     ]
-    title = card.get("title", name)
-    description = card.get(
-        "description",
-        "A speech deepfake detector (spoofing countermeasure) trained with the "
-        "dpda recipes (dual-path data-augmented training with gradient alignment).",
-    )
+    return front
+
+
+def _card_rows(card, hparams_file, model_class, n_params, inference, rule):
+    """The ``(name, value)`` rows of the model card's table."""
     threshold = _threshold_row(inference["threshold"], card, rule)
-    rows = [
+    calibration = inference.get("calibration")
+    hparams_name = f"`{os.path.basename(hparams_file)}`"
+    if card.get("training_recipe"):
+        # Imported weights: the hparams file only defines the model they
+        # were loaded into; say so, and name how they were really trained.
+        recipe = [
+            ("Training recipe", card["training_recipe"]),
+            (
+                "Model/export hparams",
+                f"{hparams_name} (the model definition the weights were "
+                "loaded into and exported with, not their training recipe)",
+            ),
+        ]
+    else:
+        recipe = [("Training hparams", hparams_name)]
+    return [
         ("Training data", card.get("training_data", "not stated")),
         *([("Provenance", card["provenance"])] if card.get("provenance") else []),
-        ("Training hparams", f"`{os.path.basename(hparams_file)}`"),
+        *recipe,
         (
             "Model",
             f"`{model_class}`"
@@ -328,24 +366,24 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference, rule
         (
             "Calibration",
             (
-                f"LLR = {inference['calibration']['scale']:.6g} x score "
-                f"{inference['calibration']['offset']:+.6g} (fitted on "
-                f"{inference['calibration']['fitted_on']}, effective prior of "
-                f"bona fide {inference['calibration']['prior']:.3f}); "
+                f"LLR = {calibration['scale']:.6g} x score "
+                f"{calibration['offset']:+.6g} (fitted on "
+                f"{calibration['fitted_on']}, effective prior of "
+                f"bona fide {calibration['prior']:.3f}); "
                 "`classify_file` returns the LLR, the posterior and the label "
                 "of the decision rule above"
             )
-            if inference.get("calibration")
-            else "none: scores are uncalibrated logits, no probability is given",
+            if calibration
+            else "none: scores are uncalibrated logits, so no probability "
+            "and no label is given (`uncalibrated`) unless a threshold on "
+            "raw scores is passed",
         ),
     ]
-    lines = [*front, "", f"# {title}", "", description, "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in rows]
-    if card.get("eers"):
-        lines += ["", "## Results", "", "| Evaluation set | EER (%) |", "|---|---|"]
-        lines += [f"| {k} | {float(v):.2f} |" for k, v in card["eers"].items()]
-    source = card.get("source", "<hub id, or the path of this folder>")
-    lines += [
+
+
+def _card_usage(name, source):
+    """The model card's usage and safety sections, as lines."""
+    return [
         "",
         "## Usage",
         "",
@@ -378,7 +416,6 @@ def _model_card(name, card, hparams_file, model_class, n_params, inference, rule
         "`torch.load(weights_only=True)`: it cannot run code.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def export_detector(
@@ -419,9 +456,10 @@ def export_detector(
         best checkpoint), or its state dict.
     threshold : float
         Threshold on the bona fide logit, e.g. the EER threshold on the
-        development set (``dpda.metrics.compute_eer``): the decision rule
-        when there is no ``calibration`` (see
-        :class:`dpda.inference.DecisionRule`).
+        development set (``dpda.metrics.compute_eer``), recorded in the
+        folder; no label comes from it (see
+        :class:`dpda.inference.DecisionRule`: labels need ``calibration``,
+        or a threshold passed at inference).
     overrides : dict or str, optional
         The overrides used for training (e.g. ``ssl_hub``, ``ssl_dim``).
     model_key : str
@@ -445,8 +483,11 @@ def export_detector(
     card : dict, optional
         Model card entries: ``title``, ``description``, ``training_data``,
         ``eers`` (``{evaluation set: EER in %}``), ``threshold_source``,
-        ``license``, ``source`` (the hub id to show in the usage snippet) and
-        ``provenance`` (where the weights come from).
+        ``license``, ``source`` (the hub id to show in the usage snippet),
+        ``provenance`` (where the weights come from) and
+        ``training_recipe`` (how weights trained elsewhere were trained:
+        the card then calls ``hparams_file`` the model/export hparams, not
+        the training hparams).
     run_folder_keys : tuple of str
         Training-run folder keys re-rooted under the inference ``savedir``.
 
@@ -488,36 +529,78 @@ def export_detector(
         text, model_key, overrides, run_folder_keys, provided=("savedir", "sample_rate")
     )
     if window_samples is None:
-        if window_key not in tree:
-            raise ValueError(
-                f"No '{window_key}' in {hparams_file}: pass window_samples"
-            )
-        window_samples = _resolve_value(tree, window_key)
-        if window_samples is None:
-            raise ValueError(
-                f"'{window_key}' is null (whole files were scored): pass window_samples"
-            )
+        window_samples = _window_samples(tree, window_key, hparams_file)
+    inference = _inference_keys(
+        tree, threshold, window_samples, long_audio, window_hop, calibration
+    )
+    calibration = Calibration.from_dict(inference["calibration"])
+    cost_model = {**ASVSPOOF5_COST_MODEL, **(cost_model or {})}
+    bayes_threshold(**cost_model)  # checks the costs
+    if min(inference["window_samples"], inference["window_hop"]) < 1:
+        raise ValueError("window_samples and window_hop must be >= 1")
+    _warn_local_paths(subset)
+
+    name = os.path.basename(os.path.normpath(os.path.abspath(out_dir)))
+    hparams_text = _hparams_text(
+        name, hparams_file, inference, cost_model, subset, model_key
+    )
+    ruamel.yaml.YAML().load(hparams_text)  # fail here rather than at load time
+
+    is_module = isinstance(model, torch.nn.Module)
+    state_dict = model.state_dict() if is_module else model
+    state_dict = {k: v.detach().cpu() for k, v in state_dict.items()}
+    n_params = sum(p.numel() for p in model.parameters()) if is_module else None
+    model_class = _tag(subset[model_key]).split(":", 1)[-1] or model_key
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "hyperparams.yaml"), "w", encoding="utf-8") as f:
+        f.write(hparams_text)
+    torch.save(state_dict, os.path.join(out_dir, "model.ckpt"))
+    rule = DecisionRule(None, calibration, cost_model)
+    readme = _model_card(
+        name, card or {}, hparams_file, model_class, n_params, inference, rule
+    )
+    with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
+        f.write(readme)
+    logger.info("Exported the detector to %s", out_dir)
+    return out_dir
+
+
+def _window_samples(tree, window_key, hparams_file):
+    """The training-time evaluation crop length, ``window_key``'s value."""
+    if window_key not in tree:
+        raise ValueError(f"No '{window_key}' in {hparams_file}: pass window_samples")
+    window_samples = _resolve_value(tree, window_key)
+    if window_samples is None:
+        raise ValueError(
+            f"'{window_key}' is null (whole files were scored): pass window_samples"
+        )
+    return window_samples
+
+
+def _inference_keys(
+    tree, threshold, window_samples, long_audio, window_hop, calibration
+):
+    """The inference keys of an exported ``hyperparams.yaml``, as plain
+    values (``calibration``: a dict with its keys checked, or ``None``)."""
     window_hop = window_samples if window_hop is None else window_hop
-    inference = {
-        "calibration": None,
+    if isinstance(calibration, Calibration):
+        calibration = calibration.to_dict()
+    calibration = Calibration.from_dict(calibration)  # checks the keys
+    return {
+        "calibration": calibration.to_dict() if calibration else None,
         "sample_rate": int(_resolve_value(tree, "sample_rate")),
         "threshold": threshold,
         "window_samples": int(window_samples),
         "long_audio": long_audio,
         "window_hop": int(window_hop),
     }
-    if isinstance(calibration, Calibration):
-        calibration = calibration.to_dict()
-    calibration = Calibration.from_dict(calibration)  # checks the keys
-    cost_model = {**ASVSPOOF5_COST_MODEL, **(cost_model or {})}
-    bayes_threshold(**cost_model)  # checks the costs
-    inference["calibration"] = calibration.to_dict() if calibration else None
-    if min(inference["window_samples"], inference["window_hop"]) < 1:
-        raise ValueError("window_samples and window_hop must be >= 1")
-    _warn_local_paths(subset)
 
-    name = os.path.basename(os.path.normpath(os.path.abspath(out_dir)))
-    uses_savedir = "savedir" in _referenced_keys(subset)
+
+def _hparams_text(name, hparams_file, inference, cost_model, subset, model_key):
+    """The exported ``hyperparams.yaml``: the inference keys, then the model
+    definition ``subset`` and the ``Pretrainer`` that loads ``model.ckpt``."""
+    calibration = inference["calibration"]
     lines = [
         "# " + "#" * 76,
         f"# Speech deepfake detector exported by dpda from {os.path.basename(hparams_file)}.",
@@ -527,17 +610,16 @@ def export_detector(
         "",
         "# Inference",
         f"sample_rate: {inference['sample_rate']}",
-        f"threshold: {threshold!r}   # on raw scores; the decision rule when calibration is null",
+        f"threshold: {inference['threshold']!r}   # on raw scores, recorded: labels come from the calibration (none without it unless a threshold is passed)",
         f"window_samples: {inference['window_samples']}   # training-time evaluation crop",
-        f"long_audio: {long_audio}   # first: first window, short files tiled (as in training-time evaluation); windows: mean over windows",
+        f"long_audio: {inference['long_audio']}   # first: first window, short files tiled (as in training-time evaluation); windows: mean over windows",
         f"window_hop: {inference['window_hop']}   # hop of the windows mode",
         "# LLR = scale * score + offset, fitted on dev (dpda.calibration); null: not calibrated",
-        "calibration: "
-        + (json.dumps(calibration.to_dict()) if calibration else "null"),
+        "calibration: " + (json.dumps(calibration) if calibration else "null"),
         "# Bayes decisions on calibrated scores: P(spoof), cost of a miss, of a false alarm",
         f"cost_model: {json.dumps(cost_model)}",
     ]
-    if uses_savedir:
+    if "savedir" in _referenced_keys(subset):
         lines.append(
             f"savedir: pretrained_models/{name}   # set by from_hparams(savedir=...)"
         )
@@ -558,24 +640,4 @@ def export_detector(
         "        model: !name:dpda.inference.load_weights_only",
         "",
     ]
-    hparams_text = "\n".join(lines)
-    ruamel.yaml.YAML().load(hparams_text)  # fail here rather than at load time
-
-    is_module = isinstance(model, torch.nn.Module)
-    state_dict = model.state_dict() if is_module else model
-    state_dict = {k: v.detach().cpu() for k, v in state_dict.items()}
-    n_params = sum(p.numel() for p in model.parameters()) if is_module else None
-    model_class = _tag(subset[model_key]).split(":", 1)[-1] or model_key
-
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "hyperparams.yaml"), "w", encoding="utf-8") as f:
-        f.write(hparams_text)
-    torch.save(state_dict, os.path.join(out_dir, "model.ckpt"))
-    rule = DecisionRule(threshold, calibration, cost_model)
-    readme = _model_card(
-        name, card or {}, hparams_file, model_class, n_params, inference, rule
-    )
-    with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
-        f.write(readme)
-    logger.info("Exported the detector to %s", out_dir)
-    return out_dir
+    return "\n".join(lines)

@@ -4,6 +4,20 @@
 
     detector = DeepfakeDetector.from_hparams(source="path/or/hub-id", savedir="tmp")
     detector.classify_file("speech.wav")  # {"score", "label", "rule_text", ...}
+    detector.score_files(["a.wav", "b.flac"])  # bona fide logits
+    detector.classify_files(paths)  # a row per file, unreadable ones reported
+
+Waveforms are scored by :meth:`DeepfakeDetector.score_signals`, files by
+``score_files``, ``classify_files`` (``dpda-detect``) and ``score_timeline``,
+prepared data sets by ``score_dataset`` (``evaluate.py``). Files are streamed:
+DataLoader workers decode them a block at a time
+(:func:`dpda.data.audio.stream_checked_audio`) and cut their windows
+(:func:`stream_windows`) while the model scores batches of windows, and only
+per-window results are kept, so memory does not grow with a recording's
+length. The labelling calls (``classify_files``, ``score_timeline``) set aside
+windows without speech (:func:`dpda.data.audio.no_speech_reasons`: digital
+silence, or an RMS level below -60 dBFS): a recording without any gets the
+label :data:`NO_SPEECH` and its reason instead of a verdict.
 
 With no source, the detector shipped in the package is loaded
 (:data:`DEFAULT_DETECTOR`: AASIST-L, released by clovaai under the MIT
@@ -30,6 +44,7 @@ Authors
 import dataclasses
 import os
 import re
+import sys
 
 import ruamel.yaml
 import torch
@@ -43,14 +58,25 @@ from speechbrain.utils.fetching import (
     LocalStrategy,
     fetch,
 )
+from tqdm import tqdm
 
 from dpda.calibration import Calibration, decide, posterior_bonafide
-from dpda.data.audio import read_checked_audio
+from dpda.data.audio import (
+    AudioError,
+    audio_duration,
+    no_speech_reasons,
+    read_checked_audio,
+    stream_checked_audio,
+)
 from dpda.data.pipelines import crop_or_tile
 from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
-from dpda.scores import score_batch
+from dpda.scores import score_batch, score_dataset
 
 LONG_AUDIO_MODES = ("first", "windows")
+
+#: What makes a file unscorable rather than the run: bad audio, a missing or
+#: unreadable file, a remote file that cannot be fetched.
+UNREADABLE = (AudioError, OSError, ValueError)
 
 #: The detector shipped in the package: AASIST-L of clovaai/aasist (MIT
 #: licence, trained on ASVspoof 2019 LA), see its README.md.
@@ -290,13 +316,287 @@ def split_windows(signal, width, hop):
     return starts, windows
 
 
+def _read_input(path, sample_rate, savedir=None):
+    """A file as a detector's input, ``[T]`` on the CPU (remote: fetched)."""
+    path = str(path)
+    if not os.path.exists(path):
+        source, name = split_path(path)
+        path = str(fetch(name, source=source, savedir=savedir))
+    return read_checked_audio(
+        path, sample_rate=sample_rate, resample=True, channel_policy="mean"
+    )
+
+
+#: The label of a file or window with no speech to judge (see
+#: :func:`dpda.data.audio.no_speech_reasons`): neither bona fide nor spoof.
+NO_SPEECH = "no speech"
+
+#: Samples of a waveform cut into windows at a time (about a minute at 16 kHz).
+_BLOCK = 2**20
+
+
+class _WindowCutter:
+    """The windows of :func:`split_windows` (``first_only``: of
+    ``crop_or_tile(signal, width)``) of a waveform arriving in blocks, holding
+    no more than a window and a block of it."""
+
+    def __init__(self, width, hop, first_only=False):
+        self.width, self.hop, self.first_only = width, hop, first_only
+        self.buffer = torch.zeros(0)
+        self.buffer_start = 0  # sample index of buffer[0]
+        self.length = 0
+        self.next_start = 0  # of the next regular window
+        self.count = 0  # windows given so far
+
+    def push(self, block):
+        """Append samples; the windows they complete, ``(starts, [k, W])``."""
+        self.length += block.shape[0]
+        if self.first_only and self.count:
+            return [], None  # the file is only counted from now on
+        self.buffer = torch.cat([self.buffer, block])
+        last = self.length - self.width  # the last start a window fits at
+        if last < self.next_start:
+            return [], None
+        count = 1 if self.first_only else (last - self.next_start) // self.hop + 1
+        offset = self.next_start - self.buffer_start
+        windows = self.buffer[offset:].unfold(0, self.width, self.hop)[:count]
+        starts = [self.next_start + i * self.hop for i in range(count)]
+        self.next_start += count * self.hop
+        self.count += count
+        # Keep the last window's worth: the tail window may need it.
+        keep = min(self.next_start, self.length - self.width) - self.buffer_start
+        if self.first_only:
+            keep = self.buffer.shape[0]
+        self.buffer = self.buffer[keep:].clone()
+        self.buffer_start += keep
+        return starts, windows.clone()
+
+    def finish(self):
+        """The last windows once the waveform has ended: a short waveform's
+        one window, tiled, or the window aligned with the end."""
+        if self.count == 0 and self.length:
+            return [0], crop_or_tile(self.buffer, self.width)[None]
+        if self.first_only or (self.length - self.width) % self.hop == 0:
+            return [], None
+        start = self.length - self.width
+        self.count += 1
+        return [start], self.buffer[start - self.buffer_start :][None].clone()
+
+
+def stream_windows(blocks, width, hop, first_only=False):
+    """The windows of :func:`split_windows` over a waveform arriving in blocks.
+
+    What ``split_windows(torch.cat(blocks), width, hop)`` gives (with
+    ``first_only``: ``crop_or_tile(torch.cat(blocks), width)[None]``, the
+    first window), given as soon as each window is complete and holding no
+    more than a window and a block, so a recording of any length can be cut.
+
+    Arguments
+    ---------
+    blocks : iterable of torch.Tensor
+        Consecutive parts of a 1-D waveform, of any lengths.
+    width, hop : int
+        Window length and hop, in samples.
+    first_only : bool
+        Only the first window (the rest is read, not kept).
+
+    Yields
+    ------
+    starts : list of int
+        The first sample of each window.
+    windows : torch.Tensor
+        ``[len(starts), width]``.
+
+    Example
+    -------
+    >>> signal = torch.arange(11.0)
+    >>> [s for starts, _ in stream_windows(signal.split(2), 4, 3) for s in starts]
+    [0, 3, 6, 7]
+    >>> [w.tolist() for _, w in stream_windows(signal[:3].split(1), 4, 3)]
+    [[[0.0, 1.0, 2.0, 0.0]]]
+    """
+    cutter = _WindowCutter(width, hop, first_only)
+    for block in blocks:
+        starts, windows = cutter.push(block)
+        if starts:
+            yield starts, windows
+    starts, windows = cutter.finish()
+    if starts:
+        yield starts, windows
+
+
+def _blocks(source, sample_rate):
+    """A waveform in blocks: a tensor split, or a file streamed (a remote
+    one fetched first) by :func:`dpda.data.audio.stream_checked_audio`."""
+    if isinstance(source, torch.Tensor):
+        return source.detach().cpu().split(_BLOCK)
+    path = str(source)
+    if not os.path.exists(path):
+        source, name = split_path(path)
+        path = str(fetch(name, source=source))
+    return stream_checked_audio(path, sample_rate, channel_policy="mean")
+
+
+class _WindowChunks(torch.utils.data.IterableDataset):
+    """The windows of waveforms or files, decoded and cut in chunks of at
+    most ``chunk`` windows, in items ``(index, kind, payload)``: ``windows``
+    with ``(starts, [k, W], no-speech reasons)``, then ``end`` with the
+    length in samples, or ``error`` with the :data:`UNREADABLE` error. In a
+    DataLoader, worker ``i`` of ``n`` reads the files ``i, i + n, ...``."""
+
+    def __init__(self, sources, sample_rate, width, hop, first_only, chunk):
+        self.sources, self.sample_rate = sources, sample_rate
+        self.cut = (width, hop, first_only)
+        self.chunk = chunk
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        first, step = (0, 1) if info is None else (info.id, info.num_workers)
+        for index in range(first, len(self.sources), step):
+            yield from self._items(index)
+
+    def _items(self, index):
+        length = 0
+
+        def counted(blocks):
+            """The blocks as they come, adding up their length."""
+            nonlocal length
+            for block in blocks:
+                length += block.shape[0]
+                yield block
+
+        try:
+            blocks = counted(_blocks(self.sources[index], self.sample_rate))
+            for starts, windows in stream_windows(blocks, *self.cut):
+                yield from self._chunks(index, starts, windows)
+        except UNREADABLE as error:
+            yield index, "error", error
+            return
+        yield index, "end", length
+
+    def _chunks(self, index, starts, windows):
+        for i in range(0, len(starts), self.chunk):
+            part = windows[i : i + self.chunk]
+            payload = starts[i : i + self.chunk], part, no_speech_reasons(part)
+            yield index, "windows", payload
+
+
+class _ProgressBar:
+    """A progress bar on stderr over the seconds of audio decoded and scored,
+    with the time left: its total is the sum of the durations the headers
+    declare (0 for a file that has none, e.g. a missing one)."""
+
+    def __init__(self, sources, sample_rate, cut, enabled):
+        self.bar, self.rate, self.hop = None, sample_rate, cut[1]
+        if not enabled:
+            return
+        self.durations = [
+            s.shape[0] / sample_rate
+            if isinstance(s, torch.Tensor)
+            else audio_duration(str(s)) or 0.0
+            for s in sources
+        ]
+        self.credited = [0.0] * len(sources)
+        total = sum(self.durations)
+        self.bar = tqdm(
+            total=total or None,
+            desc="audio scored",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s "
+            "[{elapsed}<{remaining}]"
+            if total
+            else None,
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+    def _credit(self, index, seconds):
+        if seconds > self.credited[index]:
+            self.bar.update(seconds - self.credited[index])
+            self.credited[index] = seconds
+
+    def windows(self, index, start):
+        """Windows of source ``index`` up to the one at ``start`` are done."""
+        if self.bar is not None:
+            seconds = (start + self.hop) / self.rate
+            self._credit(index, min(seconds, self.durations[index] or seconds))
+
+    def done(self, index, length):
+        """Source ``index`` has ended (``length`` samples; ``None``: failed)."""
+        if self.bar is not None:
+            seconds = self.durations[index] if length is None else length / self.rate
+            self._credit(index, seconds)
+
+
+def _as_list(items):
+    """The DataLoader collate of :class:`_WindowChunks`: items as they are."""
+    return items
+
+
+def _problem(error, path):
+    """What is wrong with a file, without its path (which fetching may have
+    made absolute)."""
+    if isinstance(error, AudioError):
+        return error.problem
+    return str(error).replace(f"{path}: ", "", 1)
+
+
+def _decision_fields(decision):
+    """The per-file fields of a decision (:meth:`DecisionRule.decide`, or
+    :func:`_no_speech_decision` with its ``reason``)."""
+    fields = {k: decision[k] for k in ("score", "llr", "p_bonafide", "label")}
+    fields["reason"] = decision.get("reason")
+    return fields
+
+
+def _no_speech_decision(rule, reasons):
+    """The decision on a recording none of whose windows holds speech: the
+    label :data:`NO_SPEECH`, no score, the reason, and the rule that would
+    have applied."""
+    silent = all(r == "digital silence" for r in reasons)
+    return {
+        "score": None,
+        "calibrated": rule.calibration is not None,
+        "llr": None,
+        "p_bonafide": None,
+        "prior": rule.prior,
+        "label": NO_SPEECH,
+        # Some windows silent, the others quiet: the level says it all.
+        "reason": "digital silence"
+        if silent
+        else next(r for r in reasons if r != "digital silence"),
+        "rule": rule.name,
+        "rule_text": rule.text,
+        "p_threshold": rule.p_threshold,
+        "llr_threshold": rule.llr_threshold,
+        "llr_band": rule.llr_band,
+        "threshold": rule.threshold,
+        "cost_model": dict(rule.cost_model) if rule.name == "bayes" else None,
+    }
+
+
+#: The label of a recording whose LLR lies inside the detector's uncertain
+#: band: the evidence is too weak for a verdict either way.
+UNCERTAIN = "uncertain"
+#: The label given by a detector without calibration when no threshold was
+#: passed: its raw scores carry no stated meaning, so there is no verdict.
+UNCALIBRATED = "uncalibrated"
+
+
 @dataclasses.dataclass
 class DecisionRule:
     """How a detector turns a score into a label: the one rule, stated once.
 
     Every label dpda shows (``classify_file``, ``dpda-detect``, the demo,
     the model card) comes from :meth:`decide`, beside :attr:`text`, which
-    states the rule with its threshold in the units shown.
+    states the rule with its thresholds in the units shown. No rule gives a
+    verdict without evidence:
 
     * ``bayes`` (calibrated detector): the Bayes decision of the cost model
       on the calibrated LLR. The probability shown is the posterior of bona
@@ -305,46 +605,82 @@ class DecisionRule:
       ``P(bona fide) >= c_fa / (c_miss + c_fa)`` (10/11 = 0.9091 for
       ASVspoof 5's costs), which is ``LLR >= bayes_threshold(...)``. So a
       probability of 0.88 with the label spoof is no contradiction: 0.88 is
-      below the stated 0.9091.
-    * ``score_threshold`` (uncalibrated detector): bona fide when the raw
-      score is above the detector's stored ``threshold`` (for a trained
-      detector the dev EER threshold); no probability is given.
+      below the stated 0.9091. With an ``uncertain_band`` of half-width
+      ``h``, an LLR within ``h`` of that threshold (``t - h <= LLR < t + h``)
+      is labelled :data:`UNCERTAIN` rather than bona fide or spoof.
+    * ``score_threshold`` (a threshold the user passed): bona fide when the
+      raw score is above it, spoof otherwise, calibrated or not (the LLR and
+      probability are still given when the detector is calibrated).
+    * ``uncalibrated`` (no calibration, no threshold passed): every score is
+      labelled :data:`UNCALIBRATED`; raw scores carry no stated meaning, so
+      no bare binary label is given.
 
     Arguments
     ---------
-    score_threshold : float
-        The detector's stored ``threshold`` on raw scores.
+    score_threshold : float, optional
+        A threshold on raw scores passed by the user: the ``score_threshold``
+        rule. ``None``: the detector's own rule.
     calibration : dpda.calibration.Calibration, optional
-        The map from scores to LLRs; ``None``: the ``score_threshold`` rule.
+        The map from scores to LLRs; ``None``: not calibrated.
     cost_model : dict, optional
         ``p_spoof``, ``c_miss``, ``c_fa``; missing keys: ASVspoof 5's.
+    uncertain_band : float, optional
+        Half-width, in LLR units, of the band around the Bayes threshold
+        labelled :data:`UNCERTAIN`; ``None`` or 0: no band.
 
     Example
     -------
     >>> cal = Calibration(scale=1.0, offset=0.0, prior=0.655)
-    >>> rule = DecisionRule(0.0, cal)
+    >>> rule = DecisionRule(None, cal)
     >>> out = rule.decide(-0.92)
     >>> round(out["p_bonafide"], 3), round(out["p_threshold"], 4), out["label"]
     (0.883, 0.9091, 'spoof')
     >>> print(rule.text)
     bona fide when P(bona fide) >= 0.9091 (Bayes decision of the cost model P(spoof) 0.05, Cmiss 1, Cfa 10 on the calibrated LLR: P(bona fide) at the prior 0.95 against Cfa / (Cmiss + Cfa))
+    >>> even = DecisionRule(None, cal, {"p_spoof": 0.5, "c_fa": 1}, uncertain_band=1.0)
+    >>> [even.decide(s)["label"] for s in (-1.5, -0.5, 0.5, 1.0)]
+    ['spoof', 'uncertain', 'uncertain', 'bonafide']
+    >>> print(even.text)
+    bona fide when P(bona fide) >= 0.7311, spoof when P(bona fide) < 0.2689, uncertain in between (the LLR within 1 of the Bayes threshold 0: too little evidence); Bayes decision of the cost model P(spoof) 0.5, Cmiss 1, Cfa 1 on the calibrated LLR, P(bona fide) at the prior 0.5
+    >>> DecisionRule().decide(2.5)["label"]
+    'uncalibrated'
     >>> print(DecisionRule(0.5).text)
-    bona fide when score > 0.5000 (the detector's stored score threshold; uncalibrated scores: no probability)
+    bona fide when score > 0.5000 (a threshold on raw scores passed by the user; no probability)
     """
 
-    score_threshold: float
+    score_threshold: float = None
     calibration: Calibration = None
     cost_model: dict = None
+    uncertain_band: float = None
 
     def __post_init__(self):
-        self.score_threshold = float(self.score_threshold)
+        if self.score_threshold is not None:
+            self.score_threshold = float(self.score_threshold)
+            if self.score_threshold != self.score_threshold:  # NaN labels nothing
+                raise ValueError("the score threshold must be a number, got NaN")
         self.cost_model = {**ASVSPOOF5_COST_MODEL, **(self.cost_model or {})}
         bayes_threshold(**self.cost_model)  # checks the costs
+        if self.uncertain_band is not None:
+            self.uncertain_band = float(self.uncertain_band)
+            if not 0 <= self.uncertain_band < float("inf"):
+                raise ValueError(
+                    "uncertain_band is a half-width in LLR units: a number >= 0 "
+                    f"(or null for no band), got {self.uncertain_band}"
+                )
 
     @property
     def name(self):
-        """``"bayes"`` or ``"score_threshold"``."""
-        return "bayes" if self.calibration is not None else "score_threshold"
+        """``"score_threshold"``, ``"bayes"`` or ``"uncalibrated"``."""
+        if self.score_threshold is not None:
+            return "score_threshold"
+        return "bayes" if self.calibration is not None else "uncalibrated"
+
+    @property
+    def labels(self):
+        """The labels this rule can give, verdicts first."""
+        if self.name == "uncalibrated":
+            return (UNCALIBRATED,)
+        return ("bonafide", "spoof") + ((UNCERTAIN,) if self.llr_band else ())
 
     @property
     def prior(self):
@@ -353,8 +689,9 @@ class DecisionRule:
 
     @property
     def p_threshold(self):
-        """The threshold on P(bona fide), ``c_fa / (c_miss + c_fa)``, or ``None``."""
-        if self.calibration is None:
+        """The Bayes threshold on P(bona fide), ``c_fa / (c_miss + c_fa)``,
+        or ``None`` when the rule is not ``bayes``."""
+        if self.name != "bayes":
             return None
         return self.cost_model["c_fa"] / (
             self.cost_model["c_miss"] + self.cost_model["c_fa"]
@@ -362,32 +699,66 @@ class DecisionRule:
 
     @property
     def llr_threshold(self):
-        """The Bayes threshold on LLRs, or ``None`` uncalibrated."""
-        return None if self.calibration is None else bayes_threshold(**self.cost_model)
+        """The Bayes threshold on LLRs, or ``None`` when the rule is not ``bayes``."""
+        return bayes_threshold(**self.cost_model) if self.name == "bayes" else None
+
+    @property
+    def llr_band(self):
+        """``(low, high)``: LLRs in ``[low, high)`` are :data:`UNCERTAIN`;
+        ``None`` without a band."""
+        if self.name != "bayes" or not self.uncertain_band:
+            return None
+        t, h = self.llr_threshold, self.uncertain_band
+        return t - h, t + h
+
+    @property
+    def p_band(self):
+        """:attr:`llr_band` as probabilities of bona fide at :attr:`prior`."""
+        band = self.llr_band
+        if band is None:
+            return None
+        return tuple(posterior_bonafide(v, self.prior) for v in band)
 
     @property
     def threshold(self):
-        """The rule's threshold in raw-score units (what timelines draw)."""
-        if self.calibration is None:
+        """The rule's threshold in raw-score units (what timelines draw), or
+        ``None`` for the ``uncalibrated`` rule."""
+        if self.name != "bayes":
             return self.score_threshold
         return (self.llr_threshold - self.calibration.offset) / self.calibration.scale
 
     @property
     def text(self):
-        """The rule in words, its threshold in the units shown beside labels."""
-        if self.calibration is None:
+        """The rule in words, its thresholds in the units shown beside labels."""
+        if self.name == "score_threshold":
             return (
-                f"bona fide when score > {self.score_threshold:.4f} (the "
-                "detector's stored score threshold; uncalibrated scores: no "
-                "probability)"
+                f"bona fide when score > {self.score_threshold:.4f} (a threshold "
+                "on raw scores passed by the user; no probability)"
+            )
+        if self.name == "uncalibrated":
+            return (
+                "no label: the detector is not calibrated, so its raw scores "
+                "(higher = more bona fide) have no stated threshold; pass a "
+                "threshold on raw scores to get bona fide / spoof labels"
             )
         cost = self.cost_model
+        why = (
+            f"Bayes decision of the cost model P(spoof) {cost['p_spoof']:g}, Cmiss "
+            f"{cost['c_miss']:g}, Cfa {cost['c_fa']:g} on the calibrated LLR"
+        )
+        if self.llr_band is None:
+            return (
+                f"bona fide when P(bona fide) >= {self.p_threshold:.4f} ({why}: "
+                f"P(bona fide) at the prior {self.prior:g} against "
+                "Cfa / (Cmiss + Cfa))"
+            )
+        low, high = self.p_band
         return (
-            f"bona fide when P(bona fide) >= {self.p_threshold:.4f} (Bayes "
-            f"decision of the cost model P(spoof) {cost['p_spoof']:g}, Cmiss "
-            f"{cost['c_miss']:g}, Cfa {cost['c_fa']:g} on the calibrated LLR: "
-            f"P(bona fide) at the prior {self.prior:g} against "
-            "Cfa / (Cmiss + Cfa))"
+            f"bona fide when P(bona fide) >= {high:.4f}, spoof when P(bona fide) "
+            f"< {low:.4f}, uncertain in between (the LLR within "
+            f"{self.uncertain_band:g} of the Bayes threshold "
+            f"{self.llr_threshold + 0.0:g}: too little evidence); {why}, "
+            f"P(bona fide) at the prior {self.prior:g}"
         )
 
     def decide(self, score):
@@ -402,11 +773,12 @@ class DecisionRule:
         -------
         dict
             ``score``, ``calibrated``, ``llr`` and ``p_bonafide`` (``None``
-            uncalibrated), ``prior``, ``label`` (``"bonafide"`` or
-            ``"spoof"``), ``rule`` (:attr:`name`), ``rule_text``
-            (:attr:`text`), ``p_threshold``, ``llr_threshold``,
+            uncalibrated), ``prior``, ``label`` (one of :attr:`labels`:
+            ``"bonafide"``, ``"spoof"``, :data:`UNCERTAIN` or
+            :data:`UNCALIBRATED`), ``rule`` (:attr:`name`), ``rule_text``
+            (:attr:`text`), ``p_threshold``, ``llr_threshold``, ``llr_band``,
             ``threshold`` (raw-score units) and ``cost_model`` (``None``
-            uncalibrated).
+            unless the rule is ``bayes``).
         """
         score = float(score)
         calibrated = self.calibration is not None
@@ -415,9 +787,15 @@ class DecisionRule:
         if calibrated:
             result["llr"] = float(self.calibration.llr(score))
             result["p_bonafide"] = posterior_bonafide(result["llr"], self.prior)
-            label = decide(result["llr"], **self.cost_model)
-        else:
+        band = self.llr_band
+        if self.name == "score_threshold":
             label = "bonafide" if score > self.score_threshold else "spoof"
+        elif self.name == "uncalibrated":
+            label = UNCALIBRATED
+        elif band is not None and band[0] <= result["llr"] < band[1]:
+            label = UNCERTAIN
+        else:
+            label = decide(result["llr"], **self.cost_model)
         result.update(
             prior=self.prior,
             label=label,
@@ -425,8 +803,9 @@ class DecisionRule:
             rule_text=self.text,
             p_threshold=self.p_threshold,
             llr_threshold=self.llr_threshold,
+            llr_band=band,
             threshold=self.threshold,
-            cost_model=dict(self.cost_model) if calibrated else None,
+            cost_model=dict(self.cost_model) if self.name == "bayes" else None,
         )
         return result
 
@@ -437,15 +816,17 @@ class DeepfakeDetector(Pretrained):
     The score of an utterance is the model's bona fide logit (higher = more
     bona fide). Labels follow the detector's :class:`DecisionRule`
     (:meth:`decision_rule`): the Bayes decision of ``cost_model`` when the
-    detector is calibrated, the stored ``threshold`` otherwise.
+    detector is calibrated (:data:`UNCERTAIN` inside its
+    ``uncertain_band``), a threshold on raw scores when the caller passes
+    one, and otherwise no verdict: :data:`UNCALIBRATED`.
 
     Hyperparameters read from ``hyperparams.yaml``:
 
     * ``sample_rate``: files are resampled to it and mixed down to mono.
-    * ``threshold``: a threshold on raw scores set at export time (e.g. the
-      EER threshold on the development set); the decision rule of an
-      uncalibrated detector (bona fide when ``score > threshold``), unused
-      by the decisions of a calibrated one.
+    * ``threshold``: a threshold on raw scores recorded at export time (e.g.
+      the EER threshold on the development set). It gives no label by
+      itself: an uncalibrated detector labels scores only with a threshold
+      passed to :meth:`classify_file` (``threshold=``), e.g. this one.
     * ``window_samples``: the training-time evaluation crop length.
     * ``long_audio`` (optional, default ``first``): ``first`` scores the first
       ``window_samples`` samples, tiling shorter files by repetition,
@@ -464,6 +845,9 @@ class DeepfakeDetector(Pretrained):
     * ``cost_model`` (optional, default ASVspoof 5's ``p_spoof: 0.05,
       c_miss: 1, c_fa: 10``): the prior and costs of the Bayes decision on
       calibrated scores.
+    * ``uncertain_band`` (optional, default ``null``: no band): half-width,
+      in LLR units, of the band around the Bayes threshold whose scores are
+      labelled :data:`UNCERTAIN` (see :class:`DecisionRule`).
 
     Arguments
     ---------
@@ -504,6 +888,7 @@ class DeepfakeDetector(Pretrained):
             )
         self.calibration = Calibration.from_dict(hparams.get("calibration"))
         self.cost_model = {**ASVSPOOF5_COST_MODEL, **(hparams.get("cost_model") or {})}
+        self.uncertain_band = hparams.get("uncertain_band")
         if "audio_normalizer" not in hparams:
             # Pretrained's default normaliser resamples to 16 kHz whatever the
             # model was trained on.
@@ -621,20 +1006,20 @@ class DeepfakeDetector(Pretrained):
         torch.Tensor
             The waveform ``[T]`` on the detector's device.
         """
-        path = str(path)
-        if not os.path.exists(path):
-            source, name = split_path(path)
-            path = str(fetch(name, source=source, savedir=savedir))
-        signal = read_checked_audio(
-            path,
-            sample_rate=int(self.hparams.sample_rate),
-            resample=True,
-            channel_policy="mean",
-        )
-        return signal.to(self.device)
+        return _read_input(path, int(self.hparams.sample_rate), savedir).to(self.device)
 
-    def score_timeline(self, path_or_signal, window_seconds=4.0, hop_seconds=None):
+    def score_timeline(
+        self, path_or_signal, window_seconds=4.0, hop_seconds=None, progress=False
+    ):
         """Score overlapping windows over a whole recording.
+
+        A file is streamed (:func:`dpda.data.audio.stream_checked_audio`):
+        it is read, cut and scored a block at a time, so memory does not
+        grow with its length. Windows with no speech
+        (:func:`dpda.data.audio.no_speech_reasons`: digital silence, or an
+        RMS level below -60 dBFS) are not scored and do not count in the
+        verdict; when no window holds speech, the verdict is
+        :data:`NO_SPEECH` with its reason.
 
         Arguments
         ---------
@@ -646,16 +1031,26 @@ class DeepfakeDetector(Pretrained):
         hop_seconds : float, optional
             Hop between windows; default half a window. The last window is
             aligned with the end of the file, so every sample is scored.
+        progress : bool
+            Show a progress bar with the time left, on stderr.
 
         Returns
         -------
         dict
             ``duration`` (s), ``starts`` and ``ends`` (s), ``scores`` (raw),
-            and for a calibrated detector ``llrs`` and ``p_bonafide`` (at the
-            cost model's prior), each one value per window; ``score``, the
-            mean of the window scores, with its ``decision``
-            (:meth:`DecisionRule.decide`); ``threshold``, the raw-score
-            threshold of the decision.
+            ``no_speech`` (``None``, or why the window was not scored, its
+            score then ``None``), and for a calibrated detector ``llrs`` and
+            ``p_bonafide`` (at the cost model's prior), each one value per
+            window; ``score``, the mean of the scored windows (``None``
+            without speech), with its ``decision``
+            (:meth:`DecisionRule.decide`, or the no-speech decision with its
+            ``reason``); ``threshold``, the raw-score threshold of the
+            decision.
+
+        Raises
+        ------
+        dpda.data.audio.AudioError
+            When the file cannot be read.
 
         Example
         -------
@@ -668,38 +1063,133 @@ class DeepfakeDetector(Pretrained):
         >>> timeline = detector.score_timeline(torch.randn(40000), window_seconds=1.0)
         >>> timeline["starts"][:3], timeline["ends"][-1], len(timeline["scores"])
         ([0.0, 0.5, 1.0], 2.5, 4)
+        >>> silent = detector.score_timeline(torch.zeros(40000), window_seconds=1.0)
+        >>> silent["decision"]["label"], silent["decision"]["reason"], silent["score"]
+        ('no speech', 'digital silence', None)
         """
-        if isinstance(path_or_signal, torch.Tensor):
-            signal = path_or_signal.to(self.device)
-        else:
-            signal = self.load_audio(path_or_signal)
+        width, hop = self._timeline_cut(window_seconds, hop_seconds)
+        (record,) = self._score_sources(
+            [path_or_signal],
+            batch_size=self.window_batch_size,
+            cut=(width, hop, False),
+            progress=progress,
+        )
+        if record["error"] is not None:
+            raise record["error"]
+        return self._timeline(record, width)
+
+    def _timeline_cut(self, window_seconds, hop_seconds=None):
+        """Window and hop in samples of :meth:`score_timeline`."""
         rate = int(self.hparams.sample_rate)
         width = max(1, int(round(window_seconds * rate)))
-        hop = (
-            width // 2
-            if hop_seconds is None
-            else max(1, int(round(hop_seconds * rate)))
-        )
-        starts, windows = split_windows(signal, width, hop)
-        scores = self._score_windows(windows, self.window_batch_size)
-        scores = scores.cpu().tolist()
-        duration = signal.shape[0] / rate
+        if hop_seconds is None:
+            return width, max(1, width // 2)
+        return width, max(1, int(round(hop_seconds * rate)))
+
+    def _timeline(self, record, width, rule=None):
+        """The :meth:`score_timeline` dict of a :meth:`_score_sources` record,
+        labelled by ``rule`` (default :meth:`decision_rule`)."""
+        rate, length = int(self.hparams.sample_rate), record["length"]
+        scores = record["scores"]
         timeline = {
-            "duration": duration,
-            "starts": [s / rate for s in starts],
-            "ends": [min(s + width, signal.shape[0]) / rate for s in starts],
+            "duration": length / rate,
+            "starts": [s / rate for s in record["starts"]],
+            "ends": [min(s + width, length) / rate for s in record["starts"]],
             "scores": scores,
+            "no_speech": record["reasons"],
         }
-        rule = self.decision_rule()
+        rule = self.decision_rule() if rule is None else rule
         if rule.calibration is not None:
-            llrs = rule.calibration.llr(scores)
-            timeline["llrs"] = llrs.tolist()
-            timeline["p_bonafide"] = [posterior_bonafide(v, rule.prior) for v in llrs]
-        decision = rule.decide(sum(scores) / len(scores))
+            llrs = [
+                None if v is None else float(rule.calibration.llr(v)) for v in scores
+            ]
+            timeline["llrs"] = llrs
+            timeline["p_bonafide"] = [
+                None if v is None else posterior_bonafide(v, rule.prior) for v in llrs
+            ]
+        decision = self._verdict(record, rule)
         timeline.update(
             score=decision["score"], decision=decision, threshold=decision["threshold"]
         )
         return timeline
+
+    def _verdict(self, record, rule=None):
+        """The decision on a record: the mean of its scored windows, labelled
+        by ``rule`` (default :meth:`decision_rule`), or :data:`NO_SPEECH`
+        when none was."""
+        rule = self.decision_rule() if rule is None else rule
+        scores = [v for v in record["scores"] if v is not None]
+        if not scores:
+            return _no_speech_decision(rule, record["reasons"])
+        return rule.decide(sum(scores) / len(scores))
+
+    def _score_sources(
+        self, sources, batch_size, cut, num_workers=0, progress=False, speech=True
+    ):
+        """Stream, cut and score waveforms or files: the scoring engine.
+
+        Each source is decoded block by block (by ``num_workers`` DataLoader
+        processes, so that decoding overlaps scoring), cut into the windows
+        ``cut = (width, hop, first_only)`` says (see :func:`stream_windows`)
+        and scored ``batch_size`` windows per forward pass, windows of
+        several sources sharing passes; only per-window results are kept.
+        With ``speech``, windows without speech are not scored.
+
+        Returns one record per source, in order: ``length`` (samples),
+        ``starts`` (samples), ``scores`` (``None``: not scored), ``reasons``
+        (why not) and ``error`` (the :data:`UNREADABLE` error, or ``None``).
+        """
+        rate = int(self.hparams.sample_rate)
+        chunks = _WindowChunks(list(sources), rate, *cut, chunk=batch_size)
+        loader = torch.utils.data.DataLoader(
+            chunks, batch_size=None, num_workers=num_workers, collate_fn=_as_list
+        )
+        records = [
+            {"length": None, "starts": [], "scores": [], "reasons": [], "error": None}
+            for _ in chunks.sources
+        ]
+        pending = []  # (index, position, window) waiting for a forward pass
+        with _ProgressBar(chunks.sources, rate, cut, progress) as bar:
+            for index, kind, payload in loader:
+                record = records[index]
+                if kind == "windows":
+                    if not self._take_windows(index, record, payload, speech, pending):
+                        bar.windows(index, payload[0][-1])  # none to score
+                    while len(pending) >= batch_size:
+                        self._score_pending(records, pending[:batch_size], bar)
+                        del pending[:batch_size]
+                else:
+                    record["length" if kind == "end" else "error"] = payload
+                    bar.done(index, payload if kind == "end" else None)
+            self._score_pending(records, pending, bar)
+        return records
+
+    @staticmethod
+    def _take_windows(index, record, payload, speech, pending):
+        """File the windows of a chunk in its record, queue those to score;
+        how many were queued."""
+        starts, windows, reasons = payload
+        if not speech:
+            reasons = [None] * len(starts)
+        queued = 0
+        for start, window, reason in zip(starts, windows, reasons):
+            record["starts"].append(start)
+            record["reasons"].append(reason)
+            record["scores"].append(None)
+            if reason is None:
+                pending.append((index, len(record["scores"]) - 1, window))
+                queued += 1
+        return queued
+
+    def _score_pending(self, records, pending, bar):
+        """Score queued windows in one forward pass, into their records."""
+        if not pending:
+            return
+        windows = torch.stack([w for _, _, w in pending]).to(self.device)
+        scores = self._score_windows(windows, len(pending)).cpu().tolist()
+        for (index, position, _), score in zip(pending, scores):
+            records[index]["scores"][position] = score
+            bar.windows(index, records[index]["starts"][position])
 
     def _windows(self, signal):
         """Split a 1-D waveform into the windows that are scored, ``[N, W]``."""
@@ -721,8 +1211,38 @@ class DeepfakeDetector(Pretrained):
                 ]
             )
 
-    def _score_signals(self, signals):
-        """Bona fide scores ``[len(signals)]`` of a list of 1-D waveforms."""
+    def score_signals(self, signals):
+        """Bona fide logits of waveforms: the detector's batch-scoring method.
+
+        Each waveform is scored as :attr:`long_audio` says (its first window,
+        tiled when shorter, or the mean over windows covering it), windows of
+        several waveforms sharing forward passes. ``score_batch``,
+        ``score_file``, ``score_files`` and ``classify_files`` (so
+        ``dpda-detect``) score through it; like :meth:`score_timeline` and
+        :meth:`score_dataset`, it runs the model through
+        :func:`dpda.scores.score_batch`.
+
+        Arguments
+        ---------
+        signals : list of torch.Tensor
+            1-D waveforms at ``sample_rate``, of any lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            Bona fide logits ``[len(signals)]`` on the detector's device.
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> detector.score_signals([torch.randn(3000), torch.randn(9000)]).shape
+        torch.Size([2])
+        """
         windows = [self._windows(s.to(self.device)) for s in signals]
         counts = torch.tensor([len(w) for w in windows], device=self.device)
         bona = self._score_windows(
@@ -737,7 +1257,7 @@ class DeepfakeDetector(Pretrained):
         return totals / counts
 
     def score_batch(self, wavs, wav_lens=None):
-        """Score a padded batch of waveforms.
+        """Score a padded batch of waveforms (see :meth:`score_signals`).
 
         Arguments
         ---------
@@ -756,7 +1276,7 @@ class DeepfakeDetector(Pretrained):
             lengths = [wavs.shape[1]] * wavs.shape[0]
         else:
             lengths = torch.round(wav_lens.float() * wavs.shape[1]).long().tolist()
-        return self._score_signals([w[:n] for w, n in zip(wavs, lengths)])
+        return self.score_signals([w[:n] for w, n in zip(wavs, lengths)])
 
     def forward(self, wavs, wav_lens=None):
         """Score a padded batch of waveforms (see :meth:`score_batch`)."""
@@ -777,30 +1297,137 @@ class DeepfakeDetector(Pretrained):
         float
             The bona fide logit.
         """
-        return self._score_signals([self.load_audio(path, **kwargs)]).item()
+        return self.score_signals([self.load_audio(path, **kwargs)]).item()
 
-    def score_files(self, paths, batch_size=8):
-        """Score audio files, ``batch_size`` files per forward pass.
+    def _file_cut(self):
+        """The windows of :attr:`long_audio`: ``(width, hop, first_only)``."""
+        first_only = self.long_audio == "first"
+        return self.window_samples, self.window_hop, first_only
+
+    def score_files(self, paths, batch_size=8, num_workers=0, progress=False):
+        """Score audio files as :meth:`score_signals` scores waveforms.
+
+        Each file is streamed (decoded a block at a time, by ``num_workers``
+        processes) and only its windows are kept, so memory does not grow
+        with its length. Every window is scored: these are raw scores, as
+        the recipes evaluate (:meth:`classify_files` sets windows without
+        speech aside).
 
         Arguments
         ---------
         paths : list of str
             Audio files.
         batch_size : int
-            Files loaded and scored together.
+            Windows per forward pass (one per file when :attr:`long_audio`
+            is ``first``; at most ``window_batch_size`` when files are split
+            into windows).
+        num_workers : int
+            Processes that decode the files (see :meth:`classify_files`).
+        progress : bool
+            Show a progress bar with the time left, on stderr.
 
         Returns
         -------
         list of float
             The bona fide logits, in the order of ``paths``.
-        """
-        scores = []
-        for start in range(0, len(paths), batch_size):
-            signals = [self.load_audio(p) for p in paths[start : start + batch_size]]
-            scores.extend(self._score_signals(signals).cpu().tolist())
-        return scores
 
-    def decision_rule(self, prior=None, cost_model=None):
+        Raises
+        ------
+        dpda.data.audio.AudioError
+            At the first file that cannot be read (or the ``OSError`` of a
+            remote file that cannot be fetched); :meth:`classify_files`
+            reports such files instead.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> import soundfile as sf
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+        >>> sf.write(path, 0.1 * torch.randn(8000).numpy(), 16000)
+        >>> (score,) = detector.score_files([path])
+        >>> abs(score - detector.score_file(path)) < 1e-5
+        True
+        """
+        cut = self._file_cut()
+        if not cut[2]:  # the detector's window_batch_size bounds its memory
+            batch_size = min(batch_size, self.window_batch_size)
+        records = self._score_sources(
+            paths, batch_size, cut, num_workers, progress, speech=False
+        )
+        for record in records:
+            if record["error"] is not None:
+                raise record["error"]
+        return [sum(r["scores"]) / len(r["scores"]) for r in records]
+
+    def score_dataset(
+        self,
+        dataset,
+        batch_size=32,
+        num_workers=0,
+        lengths=None,
+        collate_fn=None,
+        progress=True,
+    ):
+        """Score a data set of prepared trials, as the recipes evaluate.
+
+        The items are scored as given (e.g. cropped by
+        :func:`dpda.data.pipelines.load_manifest`), by
+        :func:`dpda.scores.score_dataset` with this detector's model, device
+        and precision: the training-time evaluation's scores.
+
+        Arguments
+        ---------
+        dataset : torch.utils.data.Dataset
+            Items with ``id`` and ``sig``.
+        batch_size : int
+            Items per forward pass.
+        num_workers : int
+            DataLoader workers that read the audio.
+        lengths : list of int, optional
+            Item lengths: batches are then built from items of similar length.
+        collate_fn : callable, optional
+            Defaults to ``PaddedBatch``; a skipping collate may return ``None``.
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        ids : list of str
+        scores : list of float
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 800}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[4], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> data = [{"id": f"u{i}", "sig": torch.randn(800)} for i in range(3)]
+        >>> ids, scores = detector.score_dataset(data, batch_size=2, progress=False)
+        >>> ids, len(scores)
+        (['u0', 'u1', 'u2'], 3)
+        """
+        self.mods.eval()
+        with self.inference_ctx:
+            return score_dataset(
+                self.mods.model,
+                dataset,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=self.device,
+                lengths=lengths,
+                collate_fn=collate_fn,
+                progress=progress,
+            )
+
+    def decision_rule(self, prior=None, cost_model=None, threshold=None):
         """The :class:`DecisionRule` that labels this detector's scores.
 
         Arguments
@@ -810,12 +1437,16 @@ class DeepfakeDetector(Pretrained):
             decision alike: short for ``cost_model={"p_spoof": 1 - prior}``.
         cost_model : dict, optional
             Overrides of the detector's ``p_spoof``, ``c_miss``, ``c_fa``.
+        threshold : float, optional
+            A threshold on raw scores: bona fide when ``score > threshold``,
+            spoof otherwise, whatever the calibration.
 
         Returns
         -------
         DecisionRule
-            Bayes decisions on calibrated LLRs, or the stored score
-            threshold when the detector is not calibrated.
+            With no ``threshold``: Bayes decisions on calibrated LLRs (with
+            the detector's ``uncertain_band``), or no verdict
+            (:data:`UNCALIBRATED`) when the detector is not calibrated.
 
         Example
         -------
@@ -825,23 +1456,28 @@ class DeepfakeDetector(Pretrained):
         ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
         ...     hparams=hparams,
         ... )
-        >>> detector.decision_rule().name
-        'score_threshold'
+        >>> detector.decision_rule().name, detector.decision_rule(threshold=0.0).name
+        ('uncalibrated', 'score_threshold')
         """
         cost = {**self.cost_model, **(cost_model or {})}
         if prior is not None:
             cost["p_spoof"] = 1 - float(prior)
-        return DecisionRule(float(self.hparams.threshold), self.calibration, cost)
+        return DecisionRule(threshold, self.calibration, cost, self.uncertain_band)
 
-    def classify_file(self, path, prior=None, cost_model=None, **kwargs):
+    def classify_file(
+        self, path, prior=None, cost_model=None, threshold=None, **kwargs
+    ):
         """Score one file and label it with :meth:`decision_rule`.
 
         On a calibrated detector, the raw score becomes a log-likelihood
         ratio and the posterior probability of bona fide at the cost model's
         prior, and the label is the cost model's Bayes decision: bona fide
-        when that probability is at least ``p_threshold``. Without
-        calibration, the label comes from the stored raw-score
-        ``threshold`` and ``llr`` and ``p_bonafide`` are ``None``.
+        when that probability is at least ``p_threshold``, or
+        :data:`UNCERTAIN` when the LLR lies inside the detector's
+        ``uncertain_band`` around the threshold. Without calibration there
+        is no verdict: the label is :data:`UNCALIBRATED` and ``llr`` and
+        ``p_bonafide`` are ``None``. A ``threshold`` on raw scores gives a
+        bona fide / spoof label in either case.
 
         Arguments
         ---------
@@ -852,6 +1488,8 @@ class DeepfakeDetector(Pretrained):
             default ``1 - p_spoof`` of the cost model (0.95 for ASVspoof 5's).
         cost_model : dict, optional
             Overrides of ``p_spoof``, ``c_miss``, ``c_fa``.
+        threshold : float, optional
+            Bona fide when ``score > threshold``, spoof otherwise.
         **kwargs
             Forwarded to ``load_audio``.
 
@@ -860,14 +1498,117 @@ class DeepfakeDetector(Pretrained):
         dict
             :meth:`DecisionRule.decide`'s: ``score`` (raw bona fide logit),
             ``calibrated``, ``llr``, ``p_bonafide``, ``prior``, ``label``
-            (``"bonafide"`` or ``"spoof"``), ``rule``, ``rule_text`` (the
-            rule in words), ``p_threshold`` (on ``p_bonafide``),
-            ``llr_threshold``, ``threshold`` (the same decision on raw
-            scores) and ``cost_model``.
+            (``"bonafide"``, ``"spoof"``, :data:`UNCERTAIN` or
+            :data:`UNCALIBRATED`), ``rule``, ``rule_text`` (the rule in
+            words), ``p_threshold`` (on ``p_bonafide``), ``llr_threshold``,
+            ``llr_band``, ``threshold`` (the decision on raw scores) and
+            ``cost_model``.
         """
-        return self.classify_score(self.score_file(path, **kwargs), prior, cost_model)
+        score = self.score_file(path, **kwargs)
+        return self.classify_score(score, prior, cost_model, threshold)
 
-    def classify_score(self, score, prior=None, cost_model=None):
+    def classify_files(
+        self,
+        paths,
+        batch_size=8,
+        num_workers=0,
+        window_seconds=None,
+        progress=False,
+        threshold=None,
+    ):
+        """Score and label files; a file that cannot be read is reported.
+
+        Files are streamed and scored as :meth:`score_files` scores them
+        (``batch_size`` windows per forward pass), or, with
+        ``window_seconds``, each over its whole length as
+        :meth:`score_timeline` scores it. Windows without speech
+        (:func:`dpda.data.audio.no_speech_reasons`) are set aside: a file
+        none of whose scored windows holds speech gets the label
+        :data:`NO_SPEECH` and its ``reason``, neither bona fide nor spoof. A
+        file that cannot be read (missing, empty, not audio, too short:
+        :data:`UNREADABLE`) gets its error and the others are scored. What
+        ``dpda-detect`` reports.
+
+        Arguments
+        ---------
+        paths : list of str
+            Audio files.
+        batch_size : int
+            Windows per forward pass (one per file when :attr:`long_audio`
+            is ``first`` and no ``window_seconds`` is given; else at most
+            ``window_batch_size``).
+        num_workers : int
+            DataLoader worker processes that decode the files while this
+            one scores (0: this one decodes too).
+        window_seconds : float, optional
+            Score overlapping windows of this length over each whole file.
+        progress : bool
+            Show a progress bar with the time left, on stderr.
+        threshold : float, optional
+            A threshold on raw scores (see :meth:`decision_rule`); default
+            the detector's own rule.
+
+        Returns
+        -------
+        list of dict
+            One per path, in order: ``path``, ``duration`` (s), ``error``
+            (``None`` when scored, else what is wrong, without the path);
+            for a scored file the :meth:`classify_score` fields ``score``,
+            ``llr``, ``p_bonafide``, ``label`` and ``reason`` (why there
+            is no speech, else ``None``) and, with ``window_seconds``, its
+            ``timeline``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> import soundfile as sf
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 4000}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> good = os.path.join(tempfile.mkdtemp(), "good.wav")
+        >>> sf.write(good, 0.1 * torch.randn(8000).numpy(), 16000)
+        >>> rows = detector.classify_files([good, "missing.wav"])
+        >>> rows[0]["duration"], rows[0]["label"]  # no calibration: no verdict
+        (0.5, 'uncalibrated')
+        >>> detector.classify_files([good], threshold=0.0)[0]["label"] in ("bonafide", "spoof")
+        True
+        >>> rows[1]["error"]
+        'file not found'
+        """
+        if window_seconds:
+            cut = (*self._timeline_cut(window_seconds), False)
+        else:
+            cut = self._file_cut()
+        if not cut[2]:  # the detector's window_batch_size bounds its memory
+            batch_size = min(batch_size, self.window_batch_size)
+        records = self._score_sources(paths, batch_size, cut, num_workers, progress)
+        rule = self.decision_rule(threshold=threshold)
+        rate, rows = int(self.hparams.sample_rate), []
+        for path, record in zip(paths, records):
+            row = {"path": path, "duration": None, "error": None}
+            rows.append(row)
+            if record["error"] is not None:  # the path has a column of its own
+                row["error"] = _problem(record["error"], path)
+                continue
+            row["duration"] = record["length"] / rate
+            if window_seconds:
+                row["timeline"] = self._timeline(record, cut[0], rule)
+                decision = row["timeline"]["decision"]
+            else:
+                decision = self._verdict(record, rule)
+                if (
+                    decision["label"] == NO_SPEECH
+                    and cut[2]
+                    and record["length"] > cut[0]
+                ):
+                    decision["reason"] += " in the first window, the part scored"
+            row.update(_decision_fields(decision))
+        return rows
+
+    def classify_score(self, score, prior=None, cost_model=None, threshold=None):
         """Label a raw score (see :meth:`classify_file`).
 
         Example
@@ -888,5 +1629,7 @@ class DeepfakeDetector(Pretrained):
         'spoof'
         >>> detector.classify_score(0.5, cost_model={"p_spoof": 0.5, "c_fa": 1})["label"]
         'bonafide'
+        >>> detector.classify_score(0.5, threshold=0.6)["label"]
+        'spoof'
         """
-        return self.decision_rule(prior, cost_model).decide(score)
+        return self.decision_rule(prior, cost_model, threshold).decide(score)

@@ -1,10 +1,11 @@
 """Detection metrics with the ASVspoof official semantics.
 
 Bona fide is the positive class and a higher score means "more bona fide".
-This module imports neither SpeechBrain nor the rest of ``dpda``, so it can be
-used on any score file: EER and DET (:func:`compute_eer`), the ASVspoof
-2019/2021 LA min t-DCF (:func:`compute_min_tdcf`, with the ASV error rates
-from :func:`asv_error_rates`), per-condition tables (:func:`summarize`,
+This module imports neither SpeechBrain nor the rest of ``dpda`` (only the
+label vocabulary, :mod:`dpda.labels`), so it can be used on any score file:
+EER and DET (:func:`compute_eer`), the ASVspoof 2019/2021 LA min t-DCF
+(:func:`compute_min_tdcf`, with the ASV error rates from
+:func:`asv_error_rates`), per-condition tables (:func:`summarize`,
 :func:`format_table`); score files are read by
 :func:`dpda.scores.read_score_file`.
 
@@ -16,6 +17,8 @@ import logging
 import re
 
 import numpy as np
+
+from dpda.labels import BONAFIDE_PLACEHOLDERS, LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -326,9 +329,6 @@ ASVSPOOF_COST_MODEL = {
     "Cfa_spoof": 10,  # tandem system accepts a spoof
 }
 
-# Values that bona fide trials carry in a spoof-only condition column
-# (``-`` in the 2019 protocols, ``bonafide`` in the 2021 keys).
-BONAFIDE_PLACEHOLDERS = ("-", "bonafide")
 POOLED = "pooled"
 
 
@@ -891,7 +891,7 @@ def summarize(trials, group_by, factor_type="auto"):
     values = []
     for i, trial in enumerate(trials):
         where = f"trial {i} ({trial.get('id', 'no id')})"
-        if trial.get("label") not in ("bonafide", "spoof"):
+        if trial.get("label") not in LABELS:
             raise ValueError(
                 f"{where}: label must be 'bonafide' or 'spoof', got {trial.get('label')!r}"
             )

@@ -371,6 +371,17 @@ def plot_reliability(sets, png_path, n_bins=10, title=None):
     return _save(fig, plt, png_path)
 
 
+def _union(windows):
+    """The stretches ``[start, end]`` that sorted, overlapping windows cover."""
+    spans = []
+    for start, end, _ in windows:
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return spans
+
+
 def plot_timeline(timeline, png_path, title=None):
     """The score over time of one recording, with the decision threshold.
 
@@ -379,8 +390,9 @@ def plot_timeline(timeline, png_path, title=None):
     timeline : dict
         The output of :meth:`dpda.inference.DeepfakeDetector.score_timeline`:
         ``starts``, ``ends``, ``scores``, ``threshold``, ``duration`` and
-        ``decision``. Windows scored below the threshold are shaded as
-        spoof-like stretches.
+        ``decision``, and optionally ``no_speech``. Windows scored below the
+        threshold are shaded as spoof-like stretches, windows without speech
+        (score ``None``) in grey.
     png_path : str
         Destination of the figure.
     title : str, optional
@@ -400,40 +412,45 @@ def plot_timeline(timeline, png_path, title=None):
     ...     "decision": {"label": "bonafide", "score": -0.17}}
     >>> plot_timeline(timeline, path, title="speech.wav") == path
     True
+    >>> timeline.update(scores=[1.0, None, None], no_speech=[None, "digital silence",
+    ...     "digital silence"])
+    >>> plot_timeline(timeline, path) == path
+    True
     """
     starts = np.asarray(timeline["starts"], dtype=np.float64)
     ends = np.asarray(timeline["ends"], dtype=np.float64)
-    scores = np.asarray(timeline["scores"], dtype=np.float64)
-    threshold = float(timeline["threshold"])
+    # None (a window without speech, not scored): a gap in the line.
+    scores = np.array(
+        [np.nan if v is None else v for v in timeline["scores"]], dtype=np.float64
+    )
+    # None: an uncalibrated rule without a threshold, nothing to draw.
+    threshold = timeline["threshold"]
+    threshold = np.nan if threshold is None else float(threshold)
     centres = (starts + ends) / 2
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    # Shade the union of the spoof-like windows once (windows overlap).
-    spans = []
-    for start, end, score in sorted(zip(starts, ends, scores)):
-        if score > threshold:
-            continue
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], end)
-        else:
-            spans.append([start, end])
-    for number, (start, end) in enumerate(spans):
-        ax.axvspan(
-            start,
-            end,
-            color="tab:red",
-            alpha=0.15,
-            lw=0,
-            label="spoof-like windows" if number == 0 else None,
-        )
+    windows = sorted(zip(starts, ends, scores))
+    shades = [
+        ("spoof-like windows", "tab:red", [w for w in windows if w[2] <= threshold]),
+        ("no speech", "0.5", [w for w in windows if np.isnan(w[2])]),
+    ]
+    for name, colour, chosen in shades:
+        for number, (start, end) in enumerate(_union(chosen)):
+            label = name if number == 0 else None
+            ax.axvspan(start, end, color=colour, alpha=0.15, lw=0, label=label)
     ax.plot(centres, scores, marker="o", ms=3, color="tab:blue", label="window score")
-    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
+    if not np.isnan(threshold):
+        label = f"threshold {threshold:.3g}"
+        ax.axhline(threshold, color="k", ls="--", lw=1, label=label)
     ax.set_xlim(0, max(float(timeline["duration"]), float(ends.max())))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("score (higher = more bona fide)")
     decision = timeline["decision"]
-    verdict = f"{decision['label']} (mean score {decision['score']:.3g})"
-    if decision.get("p_bonafide") is not None:
+    if decision.get("score") is None:  # no speech: no verdict, its reason
+        verdict = f"{decision['label']} ({decision.get('reason')})"
+    else:
+        verdict = f"{decision['label']} (mean score {decision['score']:.3g})"
+    if None not in (decision.get("p_bonafide"), decision.get("p_threshold")):
         # The probability beside its threshold, so that the label follows.
         verdict += (
             f", P(bona fide) {decision['p_bonafide']:.4f}"

@@ -8,13 +8,17 @@ local path as it is, or a hub reference ``hf://<owner>/<repo>/<file>``
 the model-card facts of the released files this project has checked score
 for score against their reference code, keyed by sha256, so that an
 imported detector says what it is without the user typing it in.
+:func:`init_from_checkpoint` loads one as a training run's initial weights.
 
 Authors
  * dpda contributors 2026
 """
 
 import hashlib
+import logging
 import os
+
+logger = logging.getLogger(__name__)
 
 HUB_SCHEME = "hf://"
 
@@ -25,7 +29,16 @@ _LA_ONLY = (
     "Trained on ASVspoof 2019 LA only (studio-quality read English speech, "
     "2018-2019 synthesis and conversion systems): expect weak results on "
     "In-the-Wild-like audio (other recording conditions, codecs, newer "
-    "generators). The decision threshold is not calibrated."
+    "generators). Not calibrated: it gives scores, and no label unless a "
+    "threshold is passed."
+)
+# How the released weights were trained: their publishers' own recipes, not
+# dpda's hparams file they are exported with (no RawBoost, no DPDA).
+_CLOVAAI_RECIPE = (
+    "clovaai/aasist `main.py --config config/{}.conf` (their own recipe: "
+    "Adam, lr 1e-4 with a cosine schedule, weight decay 1e-4, batch 24, 100 "
+    "epochs, cross-entropy weighted 0.1 spoof / 0.9 bona fide, 64,600-sample "
+    "inputs; no data augmentation: no RawBoost, no DPDA)"
 )
 
 #: sha256 -> model card entries of checkpoints checked against their reference.
@@ -40,6 +53,7 @@ KNOWN_CHECKPOINTS = {
         "speech, VCTK speakers, attacks A01-A06)",
         "license": "mit",
         "provenance": _CLOVAAI,
+        "training_recipe": _CLOVAAI_RECIPE.format("AASIST"),
     },
     "814331d088032bb4c3fa61cc014789eadeed464209dd094ab3a2dd6ffbdce27a": {
         "title": "AASIST-L (clovaai, ASVspoof 2019 LA)",
@@ -51,16 +65,24 @@ KNOWN_CHECKPOINTS = {
         "speech, VCTK speakers, attacks A01-A06)",
         "license": "mit",
         "provenance": _CLOVAAI,
+        "training_recipe": _CLOVAAI_RECIPE.format("AASIST-L"),
     },
     "8f10fe1d1ce3ac62c19f00b86dfaf79f86f464301d23e08726b16b02edbb601c": {
         "title": "AASIST, ASVspoof 5 baseline",
         "description": "The official ASVspoof 5 challenge baseline (AASIST "
         "architecture), imported by dpda with no key mapping; scores equal the "
         "reference implementation's to 1e-4. Reported ASVspoof 5 validation "
-        "EER 15.2%. The decision threshold is not calibrated.",
+        "EER 15.2%. Not calibrated: it gives scores, and no label unless a "
+        "threshold is passed.",
         "training_data": "ASVspoof 5 train (track 1)",
         "license": "mit",
         "provenance": _ASVSPOOF5,
+        "training_recipe": "asvspoof-challenge/asvspoof5 `Baseline-AASIST/main.py` "
+        "with `config/AASIST_ASVspoof5.conf` (the organisers' recipe, its "
+        "configuration shipped beside the weights as "
+        "`models/weights/AASIST/config.conf`: Adam, lr 1e-4 with a cosine "
+        "schedule, batch 24, 100 epochs, 64,600-sample inputs; no data "
+        "augmentation: no RawBoost, no DPDA)",
     },
 }
 
@@ -203,3 +225,47 @@ def describe_checkpoint(path):
         A copy of its :data:`KNOWN_CHECKPOINTS` entry, or an empty dict.
     """
     return dict(KNOWN_CHECKPOINTS.get(sha256_of(path), {}))
+
+
+def init_from_checkpoint(reference, revision, checkpointer, pretrainer):
+    """Load a checkpoint into a model through the Pretrainer, on a fresh run.
+
+    A local file, or ``hf://<owner>/<repo>/<file>`` fetched into the hub
+    cache by the main process first. A run that has checkpoints resumes from
+    them instead.
+
+    Arguments
+    ---------
+    reference : str or None
+        The hparams' ``init_from``; ``None``: nothing to load.
+    revision : str or None
+        Hub revision of a hub reference (``init_revision``).
+    checkpointer : speechbrain.utils.checkpoints.Checkpointer
+        The run's checkpointer: with a checkpoint, nothing is loaded.
+    pretrainer : speechbrain.utils.parameter_transfer.Pretrainer
+        Its loadable ``model`` receives the weights.
+
+    Returns
+    -------
+    str or None
+        The local checkpoint file loaded, or ``None`` when nothing was.
+
+    Example
+    -------
+    >>> init_from_checkpoint(None, None, None, None) is None
+    True
+    """
+    from speechbrain.utils.distributed import run_on_main
+
+    if not reference:
+        return None
+    if checkpointer.find_checkpoint() is not None:
+        logger.info("Resuming: init_from=%s not applied", reference)
+        return None
+    run_on_main(fetch_checkpoint, args=[reference], kwargs={"revision": revision})
+    path = os.path.abspath(fetch_checkpoint(reference, revision=revision))
+    pretrainer.add_paths({"model": path})
+    run_on_main(pretrainer.collect_files)
+    pretrainer.load_collected()
+    logger.info("Initialised the model from %s", reference)
+    return path

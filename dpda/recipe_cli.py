@@ -21,7 +21,7 @@ done (no manifest written, no model built or downloaded):
   one line).
 
 The ``<corpus>_prepare.py`` scripts have their own command line,
-:func:`dpda.data.manifest.prepare_cli`.
+:func:`dpda.prepare_cli.prepare_cli`.
 
 Authors
  * dpda contributors 2026
@@ -42,7 +42,7 @@ from speechbrain.utils.run_opts import HELP_TEXTS
 
 from dpda.alignment import ALIGNERS
 from dpda.augment.rawboost import ALGORITHMS as RAWBOOST_ALGORITHMS
-from dpda.brain import DDP_ALIGN_MODES, DPDA_MODES
+from dpda.brain import DDP_ALIGN_MODES, DEV_LOSS_MODES, DPDA_MODES, RAWBOOST_POSITIONS
 from dpda.cli import usage_error
 from dpda.data.pipelines import CROP_MODES, ON_ERROR_MODES
 from dpda.models.backends import BACKENDS
@@ -120,7 +120,7 @@ def method_choices():
     >>> method_choices()["dpda_mode"]
     ('DPDA mode', ('split', 'joint'))
     >>> method_choices()["backend"][1]
-    ('aasist', 'sls', 'nes2net_x', 'tcm')
+    ('aasist', 'sls', 'nes2net_x', 'tcm', 'mamba')
     """
     return {
         "aligner": ("aligner", tuple(ALIGNERS)),
@@ -131,6 +131,8 @@ def method_choices():
         "ssl": ("SSL front end", tuple(SSL_FAMILIES)),
         "on_bad_audio": ("bad-audio mode", ON_ERROR_MODES),
         "train_crop": ("training crop", CROP_MODES),
+        "rawboost_position": ("RawBoost position", RAWBOOST_POSITIONS),
+        "dev_loss": ("dev loss", DEV_LOSS_MODES),
     }
 
 
@@ -155,7 +157,7 @@ def check_values(values, choices):
     >>> check_values({"backend": "tcn"}, method_choices())
     Traceback (most recent call last):
     ...
-    ValueError: --backend=tcn: unknown back end; choose one of: aasist, sls, nes2net_x, tcm; did you mean tcm?
+    ValueError: --backend=tcn: unknown back end; choose one of: aasist, sls, nes2net_x, tcm, mamba; did you mean tcm?
     """
     for key, (noun, valid) in choices.items():
         if key not in values:
@@ -537,7 +539,7 @@ def parse_recipe_arguments(argv, script, description="", choices=None, only_flag
 
     ``--help`` (or ``-h``) prints :func:`recipe_help` and exits with 0; a
     mistake prints one line and exits with status 2
-    (:data:`dpda.cli.USAGE_ERROR`).
+    (:func:`dpda.cli.usage_error`).
 
     Arguments
     ---------

@@ -2,11 +2,12 @@
 
 A trial's score is the bona fide logit of the model (higher = more bona
 fide), as in the authors' code and the ASVspoof evaluation packages. This
-module is the one path from a model to scores, used by the training-time
-evaluation (:class:`dpda.brain.AntiSpoofBrain`), the evaluation script
-(:func:`score_dataset`) and the detector (:class:`dpda.inference.DeepfakeDetector`),
-and it owns the score-file format, ``UTT_ID SCORE`` per line
-(:func:`write_scores`, :func:`read_score_file`).
+module is the one path from a model to scores (:func:`score_batch`, and
+:func:`score_dataset` for a data set), used by the training-time evaluation
+(:class:`dpda.brain.AntiSpoofBrain`) and the detector
+(:class:`dpda.inference.DeepfakeDetector`, whose ``score_dataset`` the
+evaluation script calls), and it owns the score-file format, ``UTT_ID SCORE``
+per line (:func:`write_scores`, :func:`read_score_file`).
 
 Authors
  * dpda contributors 2026
@@ -20,8 +21,8 @@ from speechbrain.dataio.batch import PaddedBatch
 from tqdm import tqdm
 
 from dpda.data.listing import FirstSeen, ProtocolError, numbered_fields
-from dpda.data.pipelines import BONAFIDE_INDEX
 from dpda.files import open_atomic
+from dpda.labels import BONAFIDE_INDEX
 
 
 def bonafide_scores(logits):

@@ -11,7 +11,7 @@ found by pytest without an import.
 - Tiny SSL sources and the authors' checkpoint names: ``save_tiny_xlsr``,
   ``make_tiny_wav2vec2``, ``HF_TO_FAIRSEQ``, ``PRETRAINING``,
   ``authors_state_dict``.
-- Audio: ``write_wav``.
+- Audio: ``write_wav``, ``write_m4a``.
 - The recipes end to end: ``run_python``, ``evaluate`` (the InTheWild
   ``evaluate.py``) and the session fixture ``trained`` (one mini training
   run, shared by ``test_evaluate`` and ``test_prepare_for``).
@@ -130,21 +130,24 @@ def save_tiny_xlsr(folder, **config):
     norm in every feature-encoder convolution, convolution biases, three
     convolutions) whose preprocessor says ``do_normalize: true``, as the
     hub's XLS-R."""
-    from dpda.models.ssl import TINY_XLSR, save_random_wav2vec2
+    from dpda.models.ssl_families import TINY_SIZES, save_random_ssl
 
     shape = dict(
-        TINY_XLSR, conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2)
+        TINY_SIZES, conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2)
     )
-    return save_random_wav2vec2(
-        folder, **{**shape, "num_conv_pos_embeddings": 8, **config}
+    return save_random_ssl(
+        folder,
+        "xlsr_300m",
+        do_normalize=True,
+        **{**shape, "num_conv_pos_embeddings": 8, **config},
     )
 
 
 def make_tiny_wav2vec2(folder):
     """A tiny XLS-R-shaped SSL source folder (random weights, offline)."""
-    from dpda.models.ssl import TINY_XLSR, save_random_wav2vec2
+    from dpda.models.ssl_families import TINY_SIZES, save_random_ssl
 
-    save_random_wav2vec2(folder, **TINY_XLSR)
+    save_random_ssl(folder, "xlsr_300m", do_normalize=True, **TINY_SIZES)
 
 
 # Our HF name -> the fairseq name, written in the reverse direction of the
@@ -208,6 +211,28 @@ def write_wav(path, n, sample_rate=16000, channels=1, seed=0):
     x = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t)[:, None]
     x = x + 0.05 * rng.standard_normal((n, channels))
     sf.write(path, x.squeeze(), sample_rate, subtype="PCM_16")
+    return str(path)
+
+
+def write_m4a(path, samples, rate):
+    """AAC in an MP4 container (``samples`` ``[T, C]``), with PyAV: soundfile
+    cannot write it, and reads it through PyAV."""
+    import av
+
+    layout = "stereo" if samples.shape[1] == 2 else "mono"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = layout
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples.T, dtype=np.float32),
+            format="fltp",
+            layout=layout,
+        )
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
     return str(path)
 
 

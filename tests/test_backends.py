@@ -22,14 +22,8 @@ from conftest import HF_TO_FAIRSEQ
 from dpda.models.checkpoint_mapping import fairseq_to_hf_key, map_authors_state_dict
 from dpda.models.nes2net import ASTP, Bottle2neck, Nes2NetX
 from dpda.models.sls import SLS, _samples_for_frames, ssl_num_frames
-from dpda.models.ssl import (
-    TINY_XLSR,
-    SSLClassifier,
-    WeightedSSL,
-    count_parameters,
-    random_wav2vec2,
-    save_random_wav2vec2,
-)
+from dpda.models.ssl import SSLClassifier, WeightedSSL, count_parameters
+from dpda.models.ssl_families import TINY_SIZES, random_ssl_model, save_random_ssl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Largest deviation from the authors' outputs, relative to the largest
@@ -76,7 +70,8 @@ def wav2vec2_front_end(folder, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     """A tiny XLS-R-shaped wav2vec 2.0 (the seven XLS-R convolutions)."""
-    return save_random_wav2vec2(str(tmp_path_factory.mktemp("tiny_xlsr")), **TINY_XLSR)
+    folder = str(tmp_path_factory.mktemp("tiny_xlsr"))
+    return save_random_ssl(folder, "xlsr_300m", do_normalize=True, **TINY_SIZES)
 
 
 def authors_checkpoint(model, name):
@@ -203,7 +198,7 @@ def test_sls_rejects_other_lengths_and_layouts():
 
 def test_ssl_num_frames_matches_a_wav2vec2_forward():
     assert ssl_num_frames(64_600) == 201
-    model = random_wav2vec2(**TINY_XLSR).eval()
+    model = random_ssl_model("xlsr_300m", **TINY_SIZES).eval()
     with torch.no_grad():
         for n in (400, 401, 719, 720, 1_039, 3_200, 16_000, 64_400, 64_719, 64_720):
             frames = model(torch.randn(1, n)).last_hidden_state.shape[1]

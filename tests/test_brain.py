@@ -11,6 +11,7 @@ import copy
 
 import numpy as np
 import pytest
+import speechbrain as sb
 import torch
 from conftest import (
     WEIGHTS,
@@ -23,7 +24,9 @@ from conftest import (
     path_grads,
     run_steps,
 )
+from speechbrain.dataio.batch import PaddedBatch
 
+from dpda.augment import RawBoost
 from dpda.brain import AntiSpoofBrain, DPDABrain, weighted_cross_entropy
 
 
@@ -364,3 +367,171 @@ def test_average_needs_enough_kept_checkpoints(tmp_path):
             },
             run_opts={"device": "cpu"},
         )
+
+
+def test_evaluate_set_writes_the_score_file_only(tmp_path):
+    """The test stage writes scores/<set>.txt, one line per trial with the
+    model's bona fide logit, and returns the loss and the file: the metrics
+    are computed once, by dpda.evaluation.report_evaluation."""
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    from dpda.labels import BONAFIDE_INDEX
+    from dpda.scores import read_score_file
+
+    model = make_model(seed=3)
+    log = tmp_path / "train_log.txt"
+    brain = make_brain(
+        AntiSpoofBrain, model, tmp_path, train_logger=FileTrainLogger(str(log))
+    )
+    wavs = torch.randn(5, 800, generator=torch.Generator().manual_seed(4))
+    data = {f"t{i}": {"sig": wavs[i], "label_id": i % 2} for i in range(5)}
+    dataset = DynamicItemDataset(data, output_keys=["id", "sig", "label_id"])
+    result = brain.evaluate_set("toy", dataset, {"batch_size": 2})
+    assert set(result) == {"loss", "score_file"} and np.isfinite(result["loss"])
+    assert result["score_file"] == str(tmp_path / "scores" / "toy.txt")
+    scores = read_score_file(result["score_file"])
+    assert list(scores) == list(data)
+    model.eval()
+    with torch.no_grad():
+        expected = model(wavs)[:, BONAFIDE_INDEX].numpy()
+    # 6 decimals in the file (5e-7) plus float32 differences between batch
+    # sizes 2 and 5 of logits below 10 in magnitude (a few ulp, < 5e-6).
+    np.testing.assert_allclose(list(scores.values()), expected, rtol=0, atol=6e-6)
+    line = log.read_text().splitlines()[-1]
+    assert line.startswith("Evaluation set: toy") and "test loss" in line
+    assert "EER" not in line
+
+
+# ------------------------------------------------ rawboost_position, dev_loss
+def rawboost_batch(seed, view_scale=None):
+    """A batch; with ``view_scale``, each item also carries a loader view
+    ``sig_aug`` (a known transform standing in for RawBoost in a worker)."""
+    batch = make_batch(seed)
+    if view_scale is None:
+        return batch
+    wavs, _ = batch.sig
+    return PaddedBatch(
+        [
+            {"id": i, "sig": w, "sig_aug": view_scale * w.flip(0), "label_id": y}
+            for i, w, y in zip(batch.id, wavs, batch.label_id.tolist())
+        ]
+    )
+
+
+@pytest.mark.parametrize("cls", [AntiSpoofBrain, DPDABrain])
+def test_before_crop_rawboost_path_reads_the_loader_view(tmp_path, cls):
+    """With ``rawboost_position: before_crop`` the RawBoost path is the
+    worker's view ``sig_aug`` (RawBoost is not called in the step), for the
+    DPDA Brain and the single-path baseline alike."""
+
+    class Forbidden(RawBoost):
+        def forward(self, waveforms, lengths=None):
+            raise AssertionError("RawBoost ran in the training step")
+
+    model = make_model(seed=21)
+    reference = copy.deepcopy(model)
+    rawboost = Forbidden(algo=4)
+    brain = make_brain(
+        cls,
+        model,
+        tmp_path,
+        augment_paths={"aug": rawboost},
+        rawboost_position="before_crop",
+    )
+    assert brain.loader_views == {"aug": (rawboost, True)}
+    brain.on_stage_start(sb.Stage.TRAIN, epoch=3)
+    assert rawboost.epoch == 3  # seeds the workers' draws of this epoch
+    batch = rawboost_batch(22, view_scale=0.7)
+    before = flat([p.detach() for p in model.parameters()])
+    run_steps(brain, [batch])
+    wavs, _ = batch.sig
+    view, _ = batch.sig_aug
+    y = batch.label_id
+    aug = [g.reshape(-1) for g in path_grads(reference, view, y)]
+    if cls is DPDABrain:  # aligner none: the mean of the two paths
+        clean = path_grads(reference, wavs, y)
+        aug = [(c + a) / 2 for c, a in zip(clean, aug)]
+    np.testing.assert_allclose(param_delta(model, before), -flat(aug), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [AntiSpoofBrain, DPDABrain])
+def test_after_crop_rawboost_runs_on_the_batch_as_before(tmp_path, cls):
+    """``rawboost_position: after_crop`` is the device path: RawBoost on the
+    cropped batch inside the step, bitwise the step without the key, and
+    equal to RawBoost's own draws applied by hand."""
+    models = [make_model(seed=23) for _ in range(2)]
+    reference = copy.deepcopy(models[0])
+    brains = [
+        make_brain(
+            cls,
+            model,
+            tmp_path / str(i),
+            augment_paths={"aug": RawBoost(generator=torch.Generator().manual_seed(4))},
+            **({"rawboost_position": "after_crop"} if i else {}),
+        )
+        for i, model in enumerate(models)
+    ]
+    assert brains[1].loader_views == {}
+    batches = [rawboost_batch(24), rawboost_batch(25)]
+    before = flat([p.detach() for p in models[0].parameters()])
+    for brain in brains:
+        run_steps(brain, batches[:1])
+    for a, b in zip(*(m.parameters() for m in models)):
+        assert torch.equal(a, b)
+    wavs, lens = batches[0].sig
+    y = batches[0].label_id
+    augmented = RawBoost(generator=torch.Generator().manual_seed(4))(wavs, lens)
+    aug = path_grads(reference, augmented, y)
+    if cls is DPDABrain:
+        clean = path_grads(reference, wavs, y)
+        aug = [(c + a) / 2 for c, a in zip(clean, aug)]
+    np.testing.assert_allclose(param_delta(models[1], before), -flat(aug), atol=1e-6)
+
+
+def test_bad_rawboost_position_and_dev_loss_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="rawboost_position must be one of"):
+        make_brain(AntiSpoofBrain, make_model(), tmp_path, rawboost_position="x")
+    with pytest.raises(ValueError, match="dev_loss must be one of"):
+        make_brain(AntiSpoofBrain, make_model(), tmp_path, dev_loss="mean")
+
+
+@pytest.mark.parametrize("dev_loss", ["utterance_mean", "batch_mean"])
+def test_dev_loss_averages_as_configured(tmp_path, dev_loss):
+    """``utterance_mean`` is the authors' ``sum_b n_b L_b / N`` with ``L_b``
+    the batch's class-weighted mean cross entropy, on 19 utterances in
+    batches of 8, 8 and 3; ``batch_mean`` SpeechBrain's mean of the three
+    ``L_b``. Both recomputed here in float64 from the model's logits: the
+    step's float32 cross entropy of at most 8 terms is within a few ulp
+    (relative 1e-6) of it."""
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    model = make_model(seed=26)
+    log = FileTrainLogger(str(tmp_path / "log.txt"))
+    brain = make_brain(
+        AntiSpoofBrain, model, tmp_path, train_logger=log, dev_loss=dev_loss
+    )
+    gen = torch.Generator().manual_seed(27)
+    wavs = torch.randn(19, 800, generator=gen)
+    labels = [int(i % 3 == 0) for i in range(19)]
+    data = {f"d{i}": {"sig": wavs[i], "label_id": labels[i]} for i in range(19)}
+    dataset = DynamicItemDataset(data, output_keys=["id", "sig", "label_id"])
+    result = brain.evaluate_set("dev", dataset, {"batch_size": 8})
+
+    model.eval()
+    batch_losses, sizes = [], []
+    for start in range(0, 19, 8):
+        with torch.no_grad():
+            logits = model(wavs[start : start + 8]).double().numpy()
+        y = np.array(labels[start : start + 8])
+        log_p = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        w = WEIGHTS.double().numpy()[y]
+        batch_losses.append(-(w * log_p[np.arange(len(y)), y]).sum() / w.sum())
+        sizes.append(len(y))
+    assert sizes == [8, 8, 3]
+    utterance_mean = np.dot(sizes, batch_losses) / 19
+    batch_mean = np.mean(batch_losses)
+    assert abs(utterance_mean - batch_mean) > 1e-3 * batch_mean  # they differ
+    expected = utterance_mean if dev_loss == "utterance_mean" else batch_mean
+    np.testing.assert_allclose(result["loss"], expected, rtol=1e-6)

@@ -2,14 +2,15 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import write_m4a
 
 from dpda.cli import expand_inputs, main
 from dpda.export import export_detector
@@ -30,22 +31,6 @@ def tone(seconds, rate, channels=1, seed=0):
     return np.stack([x * (1 - 0.3 * c) for c in range(channels)], axis=1).astype(
         np.float32
     )
-
-
-def write_m4a(path, samples, rate):
-    """AAC in an MP4 container, with PyAV (soundfile cannot write it)."""
-    layout = "stereo" if samples.shape[1] == 2 else "mono"
-    with av.open(path, "w") as container:
-        stream = container.add_stream("aac", rate=rate)
-        stream.layout = layout
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples.T), format="fltp", layout=layout
-        )
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +89,28 @@ def test_a_mixed_folder_is_scored_and_bad_files_reported(mixed, tmp_path):
     assert len(good) == 6
     assert rows["stereo44k.wav"]["duration"] == pytest.approx(2.5, abs=1e-3)
     assert rows["more/phone.m4a"]["duration"] == pytest.approx(3.0, abs=0.1)
-    # The same scores as the Python API (default detector: AASIST-L).
+    # The same scores as the Python API (default detector: AASIST-L), and
+    # the labels of its calibrated rule, uncertain band included.
     detector = DeepfakeDetector.from_hparams()
     expected = detector.score_files([str(mixed / k) for k in good])
     np.testing.assert_allclose(
         [rows[k]["score"] for k in good], expected, atol=1e-5, rtol=0
     )
+    rule = detector.decision_rule()
+    assert report["decision_rule"]["labels"] == ["bonafide", "spoof", "uncertain"]
+    assert report["decision_rule"]["uncertain_llr_band"] == list(rule.llr_band)
     for key in good:
-        label = "bonafide" if rows[key]["score"] > 0 else "spoof"
-        assert rows[key]["label"] == label and rows[key]["llr"] is None
+        decision = rule.decide(rows[key]["score"])
+        assert rows[key]["label"] == decision["label"]
+        assert rows[key]["llr"] == pytest.approx(decision["llr"], abs=1e-9)
+    counts = [r["label"] for r in rows.values() if r["error"] is None]
     assert "9 files:" in report["summary"] and "3 not scored" in report["summary"]
+    for label, words in (
+        ("bonafide", "bona fide"),
+        ("spoof", "spoof"),
+        ("uncertain", "uncertain"),
+    ):
+        assert f" {counts.count(label)} {words}," in report["summary"], label
     assert not [p for p in os.listdir(tmp_path) if p != "report.json"]  # atomic
 
 
@@ -126,7 +123,9 @@ def test_table_csv_lists_and_globs(mixed, tmp_path):
     result = run_cli(listing, str(mixed / "more" / "*.ogg"), "--format", "csv")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "path,duration_s,score,label_or_error,decision_rule"
+    assert lines[0] == (
+        "path,duration_s,score,llr,p_bona_fide,label_or_error,decision_rule"
+    )
     assert [line.split(",")[0].rsplit("/", 1)[-1] for line in lines[1:]] == [
         "mono16k.wav",
         "speech.mp3",
@@ -140,6 +139,9 @@ def test_table_csv_lists_and_globs(mixed, tmp_path):
         "duration",
         "(s)",
         "score",
+        "LLR",
+        "P(bona",
+        "fide)",
         "label",
     ]
 
@@ -233,6 +235,103 @@ def test_main_in_process_returns_the_status(mixed, capsys):
     assert "1 files: " in capsys.readouterr().out
 
 
+@pytest.fixture(scope="module")
+def uncalibrated_detector(tmp_path_factory):
+    """The small detector's model exported without calibration, as an
+    imported checkpoint is."""
+    root = tmp_path_factory.mktemp("uncalibrated")
+    (root / "train.yaml").write_text(
+        "sample_rate: 16000\neval_max_samples: 16000\n"
+        "model: !new:dpda.models.raw_cnn.RawCNN\n"
+        "    channels: [8, 8]\n    kernel_size: 33\n"
+    )
+    torch.manual_seed(0)
+    return export_detector(
+        str(root / "detector"),
+        str(root / "train.yaml"),
+        RawCNN(channels=[8, 8], kernel_size=33),
+        threshold=0.0,
+    )
+
+
+def clips(folder, n, seconds=1.5):
+    """``n`` tone clips in ``folder``; their paths."""
+    for seed in range(n):
+        sf.write(folder / f"clip{seed}.wav", tone(seconds, 16000, seed=seed), 16000)
+    return sorted(str(p) for p in folder.glob("clip*.wav"))
+
+
+def test_no_verdict_without_calibration_unless_a_threshold_is_given(
+    uncalibrated_detector, tmp_path, capsys
+):
+    paths = clips(tmp_path, 4)
+    args = [str(tmp_path), "--detector", uncalibrated_detector, "--no-progress"]
+    out = tmp_path / "r.json"
+    assert main([*args, "--format", "json", "--output", str(out)]) == 0
+    report = json.load(open(out))
+    scores = [r["score"] for r in report["files"]]
+    assert [r["label"] for r in report["files"]] == ["uncalibrated"] * 4
+    assert report["decision_rule"]["name"] == "uncalibrated"
+    assert report["summary"].startswith("4 files: 4 uncalibrated, 0 not scored")
+    assert "no verdict without --threshold" in report["summary"]
+    # The scores are the detector's, labelled or not.
+    own = DeepfakeDetector.from_hparams(uncalibrated_detector).score_files(paths)
+    np.testing.assert_allclose(scores, own, atol=1e-5, rtol=0)
+    # --threshold T: a two-way label on the raw score, between two scores.
+    cut = float(np.median(scores))
+    args += ["--threshold", str(cut)]
+    assert main([*args, "--format", "json", "--output", str(out)]) == 0
+    report = json.load(open(out))
+    labels = [r["label"] for r in report["files"]]
+    assert labels == ["bonafide" if v > cut else "spoof" for v in scores]
+    assert set(labels) == {"bonafide", "spoof"}
+    assert f"score > {cut:.4f}" in report["decision_rule"]["text"]
+    capsys.readouterr()
+    # A plot draws the threshold: refused before scoring without one.
+    plots = [str(tmp_path), "--detector", uncalibrated_detector, "--plots"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*plots, str(tmp_path / "plots"), "--no-progress"])
+    assert exit_info.value.code == 2
+    assert "--threshold" in capsys.readouterr().err
+    assert not (tmp_path / "plots").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:-2], "--threshold", "nan"])
+    assert exit_info.value.code == 2
+
+
+def test_uncertain_files_are_labelled_and_counted(small_detector, tmp_path, capsys):
+    # The small detector with an uncertain band of half-width h, in LLR.
+    folder = tmp_path / "banded"
+    shutil.copytree(small_detector, folder)
+    paths = clips(tmp_path, 6)
+    detector = DeepfakeDetector.from_hparams(small_detector)
+    llrs = [detector.classify_score(v)["llr"] for v in detector.score_files(paths)]
+    threshold = detector.decision_rule().llr_threshold
+    # Half-width between the two middle distances: some files inside the
+    # band, some outside.
+    distances = sorted(abs(v - threshold) for v in llrs)
+    half_width = (distances[2] + distances[3]) / 2
+    with open(folder / "hyperparams.yaml", "a") as fout:
+        fout.write(f"uncertain_band: {half_width!r}\n")
+    args = [str(tmp_path), "--detector", str(folder), "--no-progress"]
+    assert main([*args, "--format", "csv", "--output", str(tmp_path / "r.csv")]) == 0
+    summary = capsys.readouterr().err
+    with open(tmp_path / "r.csv", newline="") as fin:
+        import csv
+
+        rows = list(csv.DictReader(fin))
+    labels = [r["label_or_error"] for r in rows]
+    for row, llr in zip(rows, llrs):
+        inside = abs(llr - threshold) < half_width
+        assert (row["label_or_error"] == "uncertain") == inside, llr
+    assert labels.count("uncertain") == 3
+    counts = (labels.count(k) for k in ("bonafide", "spoof", "uncertain"))
+    assert (
+        "6 files: {} bona fide, {} spoof, {} uncertain, 0 not scored".format(*counts)
+        in summary
+    )
+
+
 def test_every_report_states_the_decision_rule(small_detector, tmp_path, capsys):
     rate = 16000
     for seed in range(4):
@@ -255,3 +354,68 @@ def test_every_report_states_the_decision_rule(small_detector, tmp_path, capsys)
     assert {r["decision_rule"] for r in rows} == {rule.text}
     assert main([*args, "--format", "table"]) == 0
     assert f"Decision rule: {rule.text}" in capsys.readouterr().out
+
+
+def test_no_speech_is_reported_with_its_reason_not_a_verdict(
+    small_detector, tmp_path, capsys
+):
+    rate = 16000
+    rng = np.random.default_rng(1)
+    talk = tone(6, rate, seed=2)
+    files = {
+        "silent.wav": np.zeros((4 * rate, 1)),
+        "quiet.wav": 1e-4 * rng.standard_normal((4 * rate, 1)),  # -80 dBFS RMS
+        "talk.wav": np.concatenate([talk, np.zeros((6 * rate, 1)), talk]),
+    }
+    for name, samples in files.items():
+        sf.write(tmp_path / name, samples, rate, subtype="PCM_16")
+    paths = [str(tmp_path / name) for name in files]
+    args = [*paths, "--detector", small_detector, "--no-progress", "--windows", "1"]
+    out = tmp_path / "report.json"
+    # No speech is neither an error nor a spoof: the exit status stays 0.
+    assert main([*args, "--format", "json", "--output", str(out), "--plots",
+                 str(tmp_path / "plots")]) == 0  # fmt: skip
+    report = json.load(open(out))
+    silent, quiet, talk = report["files"]
+    assert (silent["label"], silent["reason"]) == ("no speech", "digital silence")
+    assert (quiet["label"], quiet["reason"]) == ("no speech", "level below -60 dBFS")
+    assert silent["score"] is None and silent["p_bonafide"] is None
+    assert talk["label"] in ("bonafide", "spoof") and talk["reason"] is None
+    # The silent middle: its windows are set aside, the mean is of the others.
+    windows = talk["windows"]
+    silent_middle = [w["start"] >= 6 and w["end"] <= 12 for w in windows]
+    assert [w["no_speech"] is not None for w in windows] == silent_middle
+    kept = [w["score"] for w in windows if w["score"] is not None]
+    assert len(kept) == len(windows) - 11
+    assert talk["score"] == pytest.approx(np.mean(kept), rel=1e-6)
+    assert "2 no speech" in report["summary"] and "0 not scored" in report["summary"]
+    assert sorted(os.listdir(tmp_path / "plots")) == [
+        "quiet.png",
+        "silent.png",
+        "talk.png",
+    ]
+    assert main([*args, "--format", "csv", "--output", str(tmp_path / "r.csv")]) == 0
+    with open(tmp_path / "r.csv", newline="") as fin:
+        import csv
+
+        rows = list(csv.DictReader(fin))
+    assert [r["label_or_error"] for r in rows[:2]] == ["no speech", "no speech"]
+    assert rows[0]["no_speech_reason"] == "digital silence"
+    assert rows[0]["window_scores"] == ";".join(["-"] * 7)
+    capsys.readouterr()
+    assert main([*args, "--format", "table"]) == 0
+    table = capsys.readouterr().out
+    assert "no speech (digital silence)" in table
+    assert "no speech (level below -60 dBFS)" in table
+
+
+def test_the_progress_bar_shows_the_time_left(small_detector, tmp_path, capsys):
+    path = tmp_path / "talk.wav"
+    sf.write(path, tone(8, 16000), 16000)
+    args = [str(path), "--detector", small_detector, "--windows", "1"]
+    assert main([*args, "--progress"]) == 0
+    err = capsys.readouterr().err
+    # tqdm's [elapsed<remaining], over the 8.0 s of audio.
+    assert "audio scored: 100%" in err and "8.0/8.0 s [" in err and "<" in err
+    assert main([*args, "--no-progress"]) == 0
+    assert "audio scored" not in capsys.readouterr().err

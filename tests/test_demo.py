@@ -104,10 +104,14 @@ def test_score_through_the_api(served, detector, tmp_path):
     assert f"Verdict: **{expected['decision']['label']}**" in verdict
     score = float(re.search(r"Score: (-?\d+\.\d+)", verdict).group(1))
     assert score == pytest.approx(expected["score"], abs=1e-4)
-    # The shipped detector is uncalibrated: the verdict says so and gives the
-    # raw score with its threshold.
-    assert "Uncalibrated detector" in verdict
-    assert f"threshold {expected['threshold']:.4f}" in verdict
+    # The shipped detector is calibrated: the probability, the LLR and the
+    # rule (with its uncertain band) beside the label.
+    decision = expected["decision"]
+    assert decision["calibrated"] and "Uncalibrated" not in verdict
+    assert f"P(bona fide): {decision['p_bonafide']:.4f}" in verdict
+    assert f"log-likelihood ratio {decision['llr']:.3f} (calibrated)" in verdict
+    assert decision["rule_text"] in verdict and "uncertain" in decision["rule_text"]
+    assert ("- Uncertain:" in verdict) == (decision["label"] == "uncertain")
     assert "Duration: 6.0 s" in verdict
     assert "Detector: RawAASIST" in verdict
 
@@ -143,6 +147,44 @@ def test_unreadable_file_gets_its_reason(served, tmp_path):
     assert "unreadable or corrupt audio" in message
     assert cache not in message  # the server's cache folder is not shown
     assert not [f for f in cached_files(cache) if f.endswith("broken.wav")]
+
+
+def small_detector(**hparams):
+    """An in-memory detector with a tiny random model."""
+    from dpda.models.raw_cnn import RawCNN
+
+    return DeepfakeDetector(
+        modules={"model": RawCNN(channels=[8, 8], kernel_size=33)},
+        hparams={"sample_rate": 16000, "threshold": 0.0, "window_samples": 16000}
+        | hparams,
+    )
+
+
+def test_each_label_is_shown_with_its_reason(tmp_path):
+    path = write_audio(str(tmp_path / "tones.wav"), 3.0)
+    # Uncalibrated: the raw score and no verdict; no threshold to draw.
+    verdict, image, timeline = score_recording(small_detector(), path)
+    assert "Verdict: **uncalibrated**" in verdict and image is None
+    assert "no verdict and no probability" in verdict
+    assert f"Score: {timeline['score']:.4f}" in verdict
+    # Calibrated with a band wide enough to hold every score: uncertain,
+    # with the band's edges in LLR units.
+    wide = small_detector(
+        calibration={"scale": 1e-3, "offset": 0.0, "prior": 0.5},
+        cost_model={"p_spoof": 0.5, "c_fa": 1.0},
+        uncertain_band=2.0,
+    )
+    verdict, image, timeline = score_recording(wide, path)
+    assert timeline["decision"]["label"] == "uncertain"  # |LLR| < 1e-3 * |score|
+    assert "Verdict: **uncertain**" in verdict
+    assert "within 2 of the decision threshold (from -2.000 to 2.000)" in verdict
+    assert image.ndim == 3
+    # No speech: the reason, and no score.
+    silent = str(tmp_path / "silent.wav")
+    sf.write(silent, np.zeros(3 * SAMPLE_RATE), SAMPLE_RATE)
+    verdict, _, _ = score_recording(wide, silent)
+    assert "Verdict: **no speech**" in verdict and "digital silence" in verdict
+    assert "Score:" not in verdict
 
 
 def test_large_file_is_refused_before_decoding(detector, tmp_path):

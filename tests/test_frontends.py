@@ -71,6 +71,9 @@ def load_paper(overrides, tmp_path):
         "max_samples": WINDOW,
         "eval_max_samples": WINDOW,
         "lr": 1e-3,
+        # The tests hand batches to fit_batch directly, without the recipe's
+        # data loader that would carry the workers' RawBoost views.
+        "rawboost_position": "after_crop",
     }
     with open(PAPER, encoding="utf-8") as fin:
         return load_hyperpyyaml(fin, {**base, **overrides})

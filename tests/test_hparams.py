@@ -16,18 +16,29 @@ The rules of SpeechBrain's own checks (its repository's
   nested helpers included (names starting with ``_`` are exempt);
 - every hparams file loads, with the data and output folders overridden
   (the SSL source is a tiny local wav2vec 2.0 folder: no download).
+
+And this project's rule that a default lives in one place: a recipe file
+writes every key its script or Brain reads with a fallback, and restates no
+default of the back ends' and the SSL wrapper's constructors.
 """
 
 import ast
 import csv
 import glob
+import importlib
+import inspect
 import os
 import re
 
 import pytest
+import ruamel.yaml
 from conftest import save_tiny_xlsr
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.run_opts import RunOptions
+
+from dpda.alignment import ALIGNERS
+from dpda.models.backends import backend_definition
+from dpda.models.ssl import AUTHORS_SSL_CONFIG
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HPARAMS = sorted(glob.glob(os.path.join(ROOT, "hparams", "*.yaml")))
@@ -115,6 +126,106 @@ def test_the_key_rules_catch_an_unused_key():
     text = "a: 1\nb: !ref <a>\nc: 2\n__set: !apply:print [1]\nmax_grad_norm: 5\n"
     assert yaml_keys(text) == ["b", "c", "max_grad_norm"]
     assert used_in('x = hparams["b"]', "b") and not used_in("x = b", "b")
+
+
+def keys_read_with_a_fallback(code):
+    """Keys that ``code`` reads with a default other than ``None``
+    (``getattr(self.hparams, "key", default)``, ``hparams.get("key", default)``):
+    a default hidden in code unless the hparams file writes the key."""
+    reads = r'(?:getattr\((?:self\.)?hparams, |hparams\.get\()"(\w+)", (?!None\))'
+    return sorted(set(re.findall(reads, code)))
+
+
+def brain_code(text):
+    """The source of the Brain class the hparams file names, of its bases in
+    the same module, and of that module's functions (the script calls them)."""
+    match = re.search(r"^brain_class: !name:([\w.]+)\.(\w+)", text, flags=re.M)
+    if not match:
+        return ""
+    source = open(brain_module(text), encoding="utf-8").read()
+    nodes = {n.name: n for n in ast.parse(source).body if hasattr(n, "name")}
+    parts, name = [], match.group(2)
+    while name in nodes:
+        parts.append(ast.get_source_segment(source, nodes[name]))
+        bases = [b.id for b in nodes[name].bases if isinstance(b, ast.Name)]
+        name = bases[0] if bases else None
+    functions = [n for n in nodes.values() if isinstance(n, ast.FunctionDef)]
+    return "\n".join(parts + [ast.get_source_segment(source, f) for f in functions])
+
+
+def test_the_fallback_rule_finds_hidden_defaults():
+    code = 'a = getattr(self.hparams, "mode", "split")\nb = hparams.get("x")\n'
+    code += 'c = hparams.get("crop", "first")\nd = getattr(hparams, "s", None)\n'
+    assert keys_read_with_a_fallback(code) == ["crop", "mode"]
+    dpda = brain_code("brain_class: !name:dpda.brain.DPDABrain\n")
+    baseline = brain_code("brain_class: !name:dpda.brain.AntiSpoofBrain\n")
+    assert "dpda_mode" in keys_read_with_a_fallback(dpda)
+    assert "dpda_mode" not in keys_read_with_a_fallback(baseline)
+
+
+@pytest.mark.parametrize(
+    "row", RECIPES, ids=[os.path.basename(r["Hparam_file"]) for r in RECIPES]
+)
+def test_every_recipe_writes_the_keys_its_code_reads_with_a_fallback(row):
+    text = open(os.path.join(ROOT, row["Hparam_file"]), encoding="utf-8").read()
+    code = open(os.path.join(ROOT, row["Script_file"]), encoding="utf-8").read()
+    written = set(re.findall(r"^(\w+):", text, flags=re.M))
+    hidden = [
+        key
+        for key in keys_read_with_a_fallback(code + brain_code(text))
+        if key not in written
+    ]
+    assert not hidden, f"{row['Hparam_file']}: write these keys out: {hidden}"
+
+
+def restated_defaults(cls, kwargs):
+    """The arguments in ``kwargs`` equal to the default of ``cls``'s
+    constructor (a list and a tuple of the same items are equal)."""
+    defaults = inspect.signature(cls).parameters
+    same = []
+    for key, value in kwargs.items():
+        default = defaults[key].default if key in defaults else inspect.Parameter.empty
+        if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+            value, default = list(value), list(default)
+        if value == default:
+            same.append(key)
+    return same
+
+
+def test_the_default_rule_finds_a_restated_default():
+    from dpda.models.aasist import AASIST
+
+    options = {"proj_size": 128, "gat_dims": [64, 32], "dropout": 0.1}
+    assert restated_defaults(AASIST, options) == ["proj_size", "gat_dims"]
+
+
+@pytest.mark.parametrize("path", HPARAMS, ids=os.path.basename)
+def test_no_hparams_file_restates_a_constructor_default(path):
+    with open(path, encoding="utf-8") as f:
+        hparams = ruamel.yaml.YAML().load(f)
+    restated = []
+    for name, options in (hparams.get("backend_options") or {}).items():
+        module, cls = backend_definition(name, 1024)[0].rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), cls)
+        restated += [f"{name}.{k}" for k in restated_defaults(cls, options or {})]
+    for key, value in (hparams.get("ssl_config") or {}).items():
+        if AUTHORS_SSL_CONFIG.get(key, not value) == value:
+            restated.append(f"ssl_config.{key}")
+    assert not restated, f"{os.path.basename(path)} restates: {restated}"
+
+
+DPDA_HPARAMS = [
+    p for p in HPARAMS if "dpda.brain.DPDABrain" in open(p, encoding="utf-8").read()
+]
+
+
+@pytest.mark.parametrize("path", DPDA_HPARAMS, ids=os.path.basename)
+def test_the_aligner_comment_lists_every_aligner(path):
+    text = open(path, encoding="utf-8").read()
+    match = re.search(r"^aligner: \S+ +#(.*\n(?: +#.*\n)*)", text, flags=re.M)
+    assert match, f"{os.path.basename(path)}: no aligner comment"
+    listed = set(re.findall(r"\w+", match.group(1)))
+    assert not set(ALIGNERS) - listed, set(ALIGNERS) - listed
 
 
 def python_files():

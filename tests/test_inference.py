@@ -16,13 +16,20 @@ import ruamel.yaml
 import soundfile as sf
 import torch
 import torchaudio
-from conftest import make_tiny_wav2vec2, write_wav
+from conftest import make_tiny_wav2vec2, write_m4a, write_wav
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataio import read_audio
 
+from dpda.data.audio import AudioError, read_checked_audio, stream_checked_audio
 from dpda.data.pipelines import crop_or_tile
 from dpda.export import export_detector, extract_model_hparams
-from dpda.inference import DeepfakeDetector, check_trusted_source
+from dpda.inference import (
+    DeepfakeDetector,
+    check_trusted_source,
+    split_windows,
+    stream_windows,
+)
+from dpda.scores import score_batch, score_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINI = os.path.join(ROOT, "hparams", "mini_dpda_rawboost.yaml")
@@ -155,11 +162,20 @@ def test_score_batch_agrees_with_score_files(mini):
     assert abs(padded[0] - from_batch[0]) > 1e-4
 
 
-def test_classify_file_applies_the_exported_threshold(mini):
-    results = [mini.detector.classify_file(p) for p in mini.paths]
-    for result, score in zip(results, mini.expected.tolist()):
-        assert result["threshold"] == pytest.approx(mini.threshold)
+def test_uncalibrated_detector_labels_only_with_a_given_threshold(mini):
+    # Exported without calibration: scores, and no verdict from the stored
+    # (dev EER) threshold.
+    assert mini.detector.hparams.threshold == pytest.approx(mini.threshold)
+    for path, score in zip(mini.paths, mini.expected.tolist()):
+        result = mini.detector.classify_file(path)
         assert result["score"] == pytest.approx(score, abs=1e-5)
+        assert result["label"] == "uncalibrated" and result["rule"] == "uncalibrated"
+        assert result["llr"] is None and result["threshold"] is None
+    results = [
+        mini.detector.classify_file(p, threshold=mini.threshold) for p in mini.paths
+    ]
+    for result in results:
+        assert result["threshold"] == pytest.approx(mini.threshold)
         expected = "bonafide" if result["score"] > mini.threshold else "spoof"
         assert result["label"] == expected
     # The median of three scores is one of them: both labels occur.
@@ -196,6 +212,61 @@ def test_files_are_resampled_and_mixed_to_mono(mini):
     signal = torchaudio.functional.resample(stereo.mean(dim=1), 8000, 16000)
     expected = direct_scores(mini.model, [signal]).item()
     assert mini.detector.score_file(path) == pytest.approx(expected, abs=1e-4)
+
+
+def test_classify_files_reports_bad_files_and_scores_the_others(mini, capsys):
+    corrupt = mini.tmp / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF not audio at all")
+    missing = str(mini.tmp / "missing.wav")
+    paths = [str(corrupt), *mini.paths[:2], missing, mini.paths[2]]
+    rows = mini.detector.classify_files(paths, batch_size=2, progress=True)
+    # The bar counts the seconds of audio (the headers' durations), to the end.
+    seconds = sum(len(s) for s in mini.signals) / 16000
+    assert f"{seconds:.1f}/{seconds:.1f} s" in capsys.readouterr().err
+    assert [r["path"] for r in rows] == paths
+    assert "unreadable or corrupt" in rows[0]["error"]
+    assert rows[3]["error"] == "file not found"  # the path has its own column
+    good = [r for r in rows if r["error"] is None]
+    assert [r["path"] for r in good] == mini.paths
+    # The scores of score_files, i.e. the training-time evaluation (other
+    # batches: float rounding apart).
+    scores = [r["score"] for r in good]
+    np.testing.assert_allclose(scores, mini.detector.score_files(mini.paths), atol=1e-5)
+    np.testing.assert_allclose(scores, mini.expected.numpy(), atol=1e-5)
+    for row, signal in zip(good, mini.signals):
+        assert row["duration"] == len(signal) / 16000
+        assert row["label"] == mini.detector.classify_score(row["score"])["label"]
+    # Decoded by DataLoader worker processes: the same rows, errors included.
+    assert mini.detector.classify_files(paths, batch_size=2, num_workers=2) == rows
+    with pytest.raises(AudioError, match="corrupt.wav: unreadable"):
+        mini.detector.score_files(paths)
+
+
+def test_classify_files_with_windows_gives_each_file_its_timeline(mini):
+    rows = mini.detector.classify_files(mini.paths, window_seconds=0.2)
+    for row, signal in zip(rows, mini.signals):
+        timeline = mini.detector.score_timeline(signal, window_seconds=0.2)
+        # Streamed from the file and batched differently from the in-memory
+        # signal: equal up to float32 rounding of the convolutions (the same
+        # 1e-5 bound as score_files against the training-time scores above).
+        np.testing.assert_allclose(
+            row["timeline"]["scores"], timeline["scores"], rtol=0, atol=1e-5
+        )
+        assert row["score"] == pytest.approx(np.mean(timeline["scores"]), abs=1e-5)
+        assert row["label"] == timeline["decision"]["label"]
+    assert len(rows[2]["timeline"]["scores"]) == 5  # 9000 samples: 3200, hop 1600
+
+
+def test_score_dataset_is_the_recipes_scoring_with_the_detectors_model(mini):
+    crops = [crop_or_tile(s, WINDOW) for s in mini.signals]
+    data = [{"id": f"u{i}", "sig": c} for i, c in enumerate(crops)]
+    ids, scores = mini.detector.score_dataset(
+        data, batch_size=2, lengths=[len(c) for c in crops], progress=False
+    )
+    assert ids == ["u0", "u1", "u2"]  # equal lengths: the given order
+    same = score_dataset(mini.model, data, batch_size=2, progress=False)
+    assert (ids, scores) == same
+    np.testing.assert_allclose(scores, mini.expected.numpy(), atol=1e-5)
 
 
 def test_exported_yaml_holds_only_model_and_inference_keys(mini):
@@ -407,10 +478,61 @@ def test_the_shown_probability_and_the_label_follow_one_rule():
             assert (out["llr"] >= out["llr_threshold"]) == bona
             if prior is not None:  # one prior for the probability and the decision
                 assert out["prior"] == prior and out["cost_model"]["p_spoof"] == 0.5
-    # Uncalibrated: no probability; the stored score threshold, stated.
-    plain = small_detector(threshold=0.25).classify_score(0.3)
-    assert plain["rule"] == "score_threshold" and plain["p_threshold"] is None
-    assert plain["label"] == "bonafide" and "score > 0.2500" in plain["rule_text"]
+    # Uncalibrated: no probability and no verdict, whatever the stored
+    # threshold; a threshold passed by the caller gives one, stated.
+    plain = small_detector(threshold=0.25)
+    out = plain.classify_score(0.3)
+    assert out["rule"] == "uncalibrated" and out["label"] == "uncalibrated"
+    assert out["p_threshold"] is None and out["threshold"] is None
+    given = plain.classify_score(0.3, threshold=0.25)
+    assert given["rule"] == "score_threshold" and given["p_threshold"] is None
+    assert given["label"] == "bonafide" and "score > 0.2500" in given["rule_text"]
+    assert plain.classify_score(0.25, threshold=0.25)["label"] == "spoof"
+
+
+def test_the_uncertain_band_withholds_the_verdict_near_the_threshold():
+    calibration = {"scale": 0.5, "offset": 1.0, "prior": 0.5}
+    costs = {"p_spoof": 0.5, "c_miss": 1.0, "c_fa": 1.0}
+    detector = small_detector(
+        calibration=calibration, cost_model=costs, uncertain_band=1.0
+    )
+    rule = detector.decision_rule()
+    assert rule.labels == ("bonafide", "spoof", "uncertain")
+    assert rule.llr_band == (-1.0, 1.0)
+    assert rule.p_band == pytest.approx((1 / (1 + np.e), 1 / (1 + np.exp(-1))))
+    for prior in (None, 0.5, 0.9, 0.1):
+        moved = detector.decision_rule(prior=prior)
+        low, high = moved.llr_band
+        # The band follows the threshold when the prior moves it.
+        assert (low + high) / 2 == pytest.approx(moved.llr_threshold, abs=1e-12)
+        assert high - low == pytest.approx(2.0)
+        # LLR = 0.5 score + 1: scores on both sides of every edge.
+        for score in np.linspace(-12, 8, 81):
+            out = detector.classify_score(score, prior=prior)
+            llr = 0.5 * score + 1.0
+            assert out["llr"] == pytest.approx(llr)
+            expected = (
+                "bonafide" if llr >= high else "spoof" if llr < low else "uncertain"
+            )
+            assert out["label"] == expected, (prior, score)
+            assert out["llr_band"] == pytest.approx((low, high))
+    # Exactly on the edges: the upper one is bona fide, the lower uncertain.
+    assert detector.classify_score(0.0)["label"] == "bonafide"  # LLR 1
+    assert detector.classify_score(-4.0)["label"] == "uncertain"  # LLR -1
+    # A caller's threshold on raw scores gives a two-way label, band or not.
+    forced = detector.classify_score(-1.0, threshold=-2.0)
+    assert forced["label"] == "bonafide" and forced["llr"] == pytest.approx(0.5)
+    # No band (null or 0): the plain Bayes decision.
+    for band in (None, 0.0):
+        plain = small_detector(
+            calibration=calibration, cost_model=costs, uncertain_band=band
+        )
+        assert plain.decision_rule().labels == ("bonafide", "spoof")
+        assert plain.classify_score(-2.01)["label"] == "spoof"  # LLR -0.005
+        assert plain.classify_score(-2.0)["label"] == "bonafide"  # LLR 0
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="uncertain_band"):
+            small_detector(calibration=calibration, uncertain_band=bad).decision_rule()
 
 
 def test_every_place_that_shows_a_label_states_the_rule(tmp_path):
@@ -450,3 +572,169 @@ def test_every_place_that_shows_a_label_states_the_rule(tmp_path):
         assert detector.decision_rule().text in card
         if cal is not None:  # the EER threshold is not presented as the decision
             assert "bona fide when score > threshold" not in card
+
+
+# ------------------------------------------------- streaming and no speech
+def speech_like(seconds, rate=16000, channels=1, seed=0):
+    """A voiced-speech stand-in ``[T, C]``: a gliding harmonic tone in
+    syllable-rate bursts plus noise, about -20 dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 6))
+    bursts = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    x = 0.08 * voiced * bursts + 0.01 * rng.standard_normal(t.size)
+    return np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1)
+
+
+@pytest.mark.parametrize(
+    "name, rate, channels",
+    [
+        ("a.wav", 44100, 2),
+        ("b.flac", 22050, 1),
+        ("c.wav", 16000, 1),
+        ("d.m4a", 48000, 2),
+    ],
+)
+def test_streamed_audio_and_windows_equal_the_whole_file_path(
+    tmp_path, name, rate, channels
+):
+    path = tmp_path / name
+    samples = speech_like(3.3, rate, channels, seed=rate)
+    if name.endswith(".m4a"):
+        write_m4a(path, samples, rate)  # decoded by PyAV
+    else:
+        sf.write(path, samples, rate)
+    whole = read_checked_audio(path, sample_rate=16000, resample=True)
+    # Samples are within [-1, 1]: a few float32 roundings, far below 1e-6.
+    for block_frames in (997, 8192, 10**6):
+        blocks = list(stream_checked_audio(path, 16000, block_frames=block_frames))
+        streamed = torch.cat(blocks)
+        assert streamed.shape == whole.shape
+        assert float((streamed - whole).abs().max()) < 1e-6
+        for width, hop, first in [(4000, 1600, False), (3000, 4500, False),
+                                  (4000, 4000, False), (4000, 1, True)]:  # fmt: skip
+            cut = list(stream_windows(blocks, width, hop, first))
+            starts = [s for part, _ in cut for s in part]
+            windows = torch.cat([w for _, w in cut])
+            if first:
+                expected = [0], crop_or_tile(whole, width)[None]
+            else:
+                expected = split_windows(whole, width, hop)
+            assert starts == expected[0]
+            assert float((windows - expected[1]).abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("length", [1, 3999, 4000, 4001, 9000, 9601])
+def test_stream_windows_cuts_as_split_windows_at_every_edge(length):
+    signal = torch.randn(length)
+    for hop in (1600, 4000, 4321):
+        starts, windows = split_windows(signal, 4000, hop)
+        for size in (1, 700, 4000, 10**5):
+            cut = list(stream_windows(signal.split(size), 4000, hop))
+            assert [s for part, _ in cut for s in part] == starts
+            assert torch.equal(torch.cat([w for _, w in cut]), windows)
+
+
+def test_the_timeline_of_a_file_is_streamed_and_exact(tmp_path):
+    detector = small_detector()
+    path = tmp_path / "talk.wav"
+    sf.write(path, speech_like(5, 44100, 2), 44100)
+    timeline = detector.score_timeline(str(path), window_seconds=0.5)
+    signal = detector.load_audio(str(path))
+    starts, windows = split_windows(signal, 8000, 4000)
+    with torch.no_grad():
+        direct = score_batch(
+            detector.mods.model.eval(), windows, torch.ones(len(starts))
+        )
+    assert timeline["starts"] == [s / 16000 for s in starts]
+    np.testing.assert_allclose(timeline["scores"], direct.numpy(), atol=1e-5)
+    assert timeline["no_speech"] == [None] * len(starts)
+    assert timeline["score"] == pytest.approx(float(direct.double().mean()), abs=1e-6)
+    # The same through DataLoader workers, in batches of any size.
+    (row,) = detector.classify_files([str(path)], 3, 2, window_seconds=0.5)
+    assert row["timeline"]["scores"] == pytest.approx(timeline["scores"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_twenty_minute_file_is_read_a_block_at_a_time(tmp_path):
+    import tracemalloc
+
+    rate, minutes = 16000, 20
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(path, "w", rate, 1, subtype="PCM_16") as fout:
+        for minute in range(minutes):
+            fout.write(speech_like(60, rate, seed=minute))
+    # The whole-file path decodes every sample into numpy (tracemalloc sees
+    # numpy's buffers, not torch's): 20 min of float32 is 76.8 MB.
+    whole_bytes = minutes * 60 * rate * 4
+    tracemalloc.start()
+    try:
+        read_checked_audio(path)
+        assert tracemalloc.get_traced_memory()[1] >= whole_bytes
+        tracemalloc.reset_peak()
+        timeline = small_detector().score_timeline(str(path), window_seconds=4.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Streamed: blocks of 2**18 frames (1 MiB of float32) at a time.
+    assert peak < 8 * 2**20, peak
+    assert timeline["duration"] == minutes * 60
+    assert len(timeline["scores"]) == (minutes * 60 - 4) // 2 + 1
+    assert None not in timeline["scores"]
+
+
+def test_silence_and_a_quiet_file_are_no_speech(tmp_path):
+    rate = 16000
+    rng = np.random.default_rng(0)
+    paths = {
+        "silent.wav": np.zeros(4 * rate),
+        "quiet.wav": 1e-4 * rng.standard_normal(4 * rate),  # -80 dBFS RMS
+        "speech.wav": speech_like(4, rate)[:, 0],
+    }
+    for name, samples in paths.items():
+        sf.write(tmp_path / name, samples, rate, subtype="PCM_16")
+    files = [str(tmp_path / name) for name in paths]
+    torch.manual_seed(0)
+    detector = small_detector()
+    for window_seconds in (None, 1.0):
+        silent, quiet, speech = detector.classify_files(
+            files, window_seconds=window_seconds
+        )
+        assert silent["label"] == quiet["label"] == "no speech"
+        assert silent["reason"].startswith("digital silence")
+        assert quiet["reason"].startswith("level below -60 dBFS")
+        for row in (silent, quiet):
+            assert row["score"] is None and row["error"] is None
+            assert row["duration"] == 4.0
+        assert speech["label"] != "no speech" and speech["reason"] is None
+        assert speech["score"] is not None
+        # Without windows the first window decides: said so for a longer file.
+        first = "in the first window" in silent["reason"]
+        assert first == (window_seconds is None)
+    # Raw scores stay available for every file (score files need one per trial).
+    assert len(detector.score_files(files)) == 3
+
+
+def test_windows_without_speech_do_not_count_in_the_verdict():
+    rate = 16000
+    speech = torch.from_numpy(speech_like(6, rate)[:, 0]).float()
+    signal = torch.cat([speech, torch.zeros(6 * rate), speech.flip(0)])
+    detector = small_detector()
+    timeline = detector.score_timeline(signal, window_seconds=1.0)
+    starts, ends = np.array(timeline["starts"]), np.array(timeline["ends"])
+    inside = (starts >= 6) & (ends <= 12)  # windows wholly in the silent middle
+    assert inside.sum() == 11
+    assert [r is not None for r in timeline["no_speech"]] == inside.tolist()
+    scores = timeline["scores"]
+    assert [v is None for v in scores] == inside.tolist()
+    kept = [v for v in scores if v is not None]
+    assert timeline["score"] == pytest.approx(np.mean(kept), abs=1e-9)
+    # Each kept window is the model's score of those samples.
+    _, windows = split_windows(signal, rate, rate // 2)
+    with torch.no_grad():
+        direct = score_batch(
+            detector.mods.model.eval(), windows, torch.ones(len(windows))
+        )
+    np.testing.assert_allclose(kept, direct[~torch.from_numpy(inside)], atol=1e-5)

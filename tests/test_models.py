@@ -113,6 +113,7 @@ def hub_like_wav2vec2(tmp_path_factory):
 PAPER_CONFIGS = [
     "dpda_rawboost.yaml",
     "dpda_rawboost_tcm.yaml",
+    "dpda_rawboost_mamba.yaml",
     "baseline_rawboost.yaml",
 ]
 

@@ -9,6 +9,10 @@ computed by the data loader, and with one augmentation given as a mapping
 kernels; float32 rounding of the update and of the three-path combination
 (weights of absolute sum <= 1.2, ``|g| < 0.5`` in these tests) stays under
 ``2**-24 * (1 + 3 * 1.2 * 0.5) < 2e-7``, inside ``atol=2e-6``.
+
+The data loader's views are checked too: codec views, and RawBoost before
+the crop (``rawboost_position: before_crop``) against RawBoost applied by
+hand to the whole file, then cropped or tiled as the authors' ``pad``.
 """
 
 import copy
@@ -28,6 +32,7 @@ from conftest import (
     param_delta,
     path_grads,
     run_steps,
+    write_wav,
 )
 from speechbrain.dataio.batch import PaddedBatch
 
@@ -398,3 +403,150 @@ def test_three_paths_keep_two_gradient_buffers_besides_grad(tmp_path, mode):
     assert seen["grad_elements"] == n_params
     assert seen["distinct"] == seen["tensors"]  # no shared or aliased buffers
     assert brain.path_grads is None  # handed over, freed with the step
+
+
+# ------------------------------------------- RawBoost before the crop (loader)
+CROP = 20000
+
+
+def whole_file_dataset(tmp_path, lengths, seed=5):
+    """A training set of wav files of ``lengths`` samples, cropped to CROP,
+    with a RawBoost view augmented before the crop; and the file paths."""
+    import json
+
+    from dpda.augment import RawBoost
+    from dpda.data.pipelines import add_augmented_view, load_manifest
+
+    paths, manifest = {}, {}
+    for i, n in enumerate(lengths):
+        uid = f"utt{i}"
+        paths[uid] = write_wav(tmp_path / f"{uid}.wav", n, seed=i)
+        manifest[uid] = {"wav": "{data_root}/" + f"{uid}.wav", "label": "spoof"}
+    json_path = tmp_path / "train.json"
+    json_path.write_text(json.dumps(manifest))
+    dataset = load_manifest(str(json_path), str(tmp_path), CROP, whole_file=True)
+    rawboost = RawBoost(algo=4)
+    add_augmented_view(dataset, "rawboost", rawboost, seed=seed, crop_to=CROP)
+    return dataset, rawboost, paths
+
+
+def rawboost_by_hand(path, uid, seed=5, epoch=0, before_crop=True):
+    """RawBoost with the utterance's seed on the whole file, then the
+    authors' pad (``np.tile`` of the whole, first CROP samples); or, with
+    ``before_crop=False``, on the tiled crop."""
+    import hashlib
+
+    import soundfile as sf
+
+    from dpda.augment import RawBoost
+
+    x, _ = sf.read(path, dtype="float32")
+    tile = lambda y: np.tile(y, CROP // len(y) + 1)[:CROP]  # noqa: E731
+    if not before_crop:
+        x = tile(x)
+    key = f"{seed}:{epoch}:rawboost:{uid}".encode()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
+        y = RawBoost(algo=4)(torch.from_numpy(x)).numpy()
+    return tile(y), tile(x)
+
+
+@pytest.mark.parametrize("length", [7000, 31000], ids=["short", "long"])
+def test_before_crop_view_is_rawboost_of_the_whole_file_then_cropped(tmp_path, length):
+    """The view equals RawBoost applied by hand to the whole file, then the
+    crop (or tiling); the clean crop is the file's first samples, tiled, as
+    without ``whole_file``. Augmenting the crop instead gives another view."""
+    from dpda.data.pipelines import load_manifest
+
+    dataset, _, paths = whole_file_dataset(tmp_path, [length])
+    item = dataset[0]
+    expected, clean = rawboost_by_hand(paths["utt0"], "utt0")
+    assert item["sig_rawboost"].shape == (CROP,)
+    np.testing.assert_array_equal(item["sig_rawboost"].numpy(), expected)
+    np.testing.assert_array_equal(item["sig"].numpy(), clean)
+    first_only = load_manifest(str(tmp_path / "train.json"), str(tmp_path), CROP)
+    assert torch.equal(first_only[0]["sig"], item["sig"])
+    after_crop, _ = rawboost_by_hand(paths["utt0"], "utt0", before_crop=False)
+    assert np.abs(after_crop - expected).max() > 1e-3
+
+
+def test_short_file_tiles_repeat_one_noise_pattern(tmp_path):
+    """Before the crop, every tile of a short file carries the same noise
+    (the authors' behaviour); RawBoost on the tiled crop draws fresh noise
+    over the whole crop, so its tiles differ."""
+    length = 6000
+    dataset, _, paths = whole_file_dataset(tmp_path, [length])
+    view = dataset[0]["sig_rawboost"].numpy()
+    for k in range(1, CROP // length):
+        np.testing.assert_array_equal(
+            view[k * length : (k + 1) * length], view[:length]
+        )
+    tail = CROP % length
+    np.testing.assert_array_equal(view[-tail:], view[:tail])
+    after_crop, _ = rawboost_by_hand(paths["utt0"], "utt0", before_crop=False)
+    assert np.abs(after_crop[length : 2 * length] - after_crop[:length]).max() > 1e-3
+
+
+def test_before_crop_views_do_not_depend_on_workers_order_or_global_rng(tmp_path):
+    """Seeded per (seed, epoch, utterance): the same views with 0 or 2
+    workers, in any order, whatever the global generator; a new epoch draws
+    new ones; the global generator is untouched."""
+    dataset, rawboost, _ = whole_file_dataset(tmp_path, [6000, 9000, 25000, 31000])
+
+    def views(num_workers, shuffle):
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=2,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            collate_fn=PaddedBatch,
+        )
+        return {
+            uid: view
+            for batch in loader
+            for uid, view in zip(batch.id, batch.sig_rawboost.data)
+        }
+
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    item = dataset[2]["sig_rawboost"]
+    assert torch.equal(torch.get_rng_state(), state)  # nothing drawn globally
+    first = views(0, shuffle=False)
+    assert torch.equal(first["utt2"], item)
+    torch.manual_seed(99)
+    second = views(2, shuffle=True)
+    assert first.keys() == second.keys() and len(first) == 4
+    for uid in first:
+        assert torch.equal(first[uid], second[uid]), uid
+    rawboost.epoch = 2
+    third = views(0, shuffle=False)
+    assert all(not torch.equal(first[u], third[u]) for u in first)
+
+
+def test_before_crop_view_of_a_bad_file_is_the_bad_audio_stand_in(tmp_path):
+    """An unreadable file gives ``BadAudio`` for the clean crop and the view
+    alike (in ``skip`` mode), for the collate function to drop the item."""
+    import json
+
+    import soundfile as sf
+
+    from dpda.augment import RawBoost
+    from dpda.data.pipelines import BadAudio, add_augmented_view, load_manifest
+
+    sf.write(tmp_path / "empty.wav", np.zeros(0), 16000)
+    manifest = {"empty": {"wav": "{data_root}/empty.wav", "label": "spoof"}}
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    dataset = load_manifest(
+        str(tmp_path / "m.json"), str(tmp_path), CROP, on_error="skip", whole_file=True
+    )
+    add_augmented_view(dataset, "rawboost", RawBoost(), seed=1, crop_to=CROP)
+    item = dataset[0]
+    assert isinstance(item["sig"], BadAudio) and item["sig_rawboost"] is item["sig"]
+    with pytest.raises(ValueError, match="crop='random' is not supported"):
+        load_manifest(
+            str(tmp_path / "m.json"),
+            str(tmp_path),
+            CROP,
+            crop="random",
+            whole_file=True,
+        )

@@ -122,7 +122,8 @@ def test_prepare_keeps_every_column_and_filters_subset(tmp_path, track, lines, c
 
 
 def test_manifest_loads_with_the_recipe_pipeline(tmp_path):
-    from dpda.data.pipelines import LABEL_TO_INDEX, load_manifest
+    from dpda.data.pipelines import load_manifest
+    from dpda.labels import LABEL_TO_INDEX
 
     root = str(tmp_path / "2021")
     make_tree(root, "LA", la_lines())

@@ -162,7 +162,8 @@ def test_prepare_writes_every_split_with_every_column(tmp_path):
 
 
 def test_manifest_loads_with_the_recipe_pipeline(tmp_path):
-    from dpda.data.pipelines import LABEL_TO_INDEX, load_manifest
+    from dpda.data.pipelines import load_manifest
+    from dpda.labels import LABEL_TO_INDEX
 
     root = str(tmp_path / "ASVspoof5")
     make_tree(root, {"eval": track1_lines("eval")})

@@ -181,6 +181,19 @@ def test_imported_detectors_score_as_the_reference(imported, parity_files, check
     )
     card = open(os.path.join(imported[checkpoint], "README.md")).read()
     assert "license: mit" in card and "| Provenance |" in card
+    # The card names the publisher's training recipe; the dpda hparams file
+    # is only the model/export definition (issue 29, part 5).
+    publisher = "asvspoof5" if "asvspoof5" in checkpoint else "clovaai/aasist"
+    recipe = next(line for line in card.splitlines() if "| Training recipe |" in line)
+    assert publisher in recipe and "no RawBoost, no DPDA" in recipe
+    assert f"| Model/export hparams | `{CHECKPOINTS[checkpoint]}`" in card
+    assert "| Training hparams |" not in card
+    # Imported, hence uncalibrated: scores, no verdict unless given a threshold.
+    decision = detector.classify_file(parity_files[0])
+    assert decision["label"] == "uncalibrated" and decision["llr"] is None
+    cut = decision["score"] - 1.0
+    assert detector.classify_file(parity_files[0], threshold=cut)["label"] == "bonafide"
+    assert "no label" in card and "unless a threshold" in card
 
 
 @pytest.mark.slow
@@ -243,9 +256,20 @@ def test_default_detector_is_the_released_aasist_l(parity_files):
     np.testing.assert_allclose(
         scores, reference_scores("aasist_clovaai_AASIST-L.pth"), atol=TOLERANCE, rtol=0
     )
+    # Calibrated on the real-world set, with an uncertain band (see
+    # test_real_world.py): the LLR and the label of the detector's rule.
     decision = detector.classify_file(parity_files[0])
-    assert decision["label"] in ("bonafide", "spoof")
-    assert decision["calibrated"] is False and decision["llr"] is None
+    assert decision["calibrated"] is True and decision["rule"] == "bayes"
+    assert decision["llr"] == pytest.approx(
+        detector.calibration.llr(scores[0]), abs=TOLERANCE
+    )
+    assert decision["label"] == detector.decision_rule().decide(scores[0])["label"]
+    assert decision["llr_band"] is not None
+    card = open(os.path.join(DEFAULT_DETECTOR, "README.md")).read()
+    recipe = next(line for line in card.splitlines() if "| Training recipe |" in line)
+    assert "clovaai/aasist" in recipe and "no RawBoost, no DPDA" in recipe
+    assert "| Model/export hparams | `dpda_rawboost_aasist_l.yaml`" in card
+    assert "| Training hparams |" not in card
     licence = open(os.path.join(DEFAULT_DETECTOR, "LICENSE")).read()
     assert (
         "NAVER Corp." in licence
@@ -467,3 +491,173 @@ def test_random_training_windows_are_uniform_and_contiguous(tmp_path):
     assert torch.allclose(short[1000:2000], short[:1000])
     with pytest.raises(ValueError, match="crop must be one of"):
         audio_pipeline(100, crop="middle")
+
+
+# -- the fast inference path -----------------------------------------------------
+# The fast path computes the same function with other summation orders (batch
+# norm folded into conv1, chunked kernels): float32 rounding of ~1e-6 of the
+# largest logit (|logit| <= 34), far inside the 1e-4 the issue allows.
+FAST_TOLERANCE = 1e-4
+
+
+def plain_forward(model, wavs):
+    """The model's training-path layers in its current mode."""
+    model.fast_inference = False
+    try:
+        return model(wavs)
+    finally:
+        model.fast_inference = True
+
+
+def real_speech_batch():
+    """The 16 real-speech files, first 64,600 samples (short ones tiled);
+    benchmarks/detector_speed.py compares the paths on all 16."""
+    import soundfile as sf
+
+    from dpda.data.pipelines import crop_or_tile
+
+    folder = os.path.join(ROOT, "tests", "data", "real_speech")
+    paths = sorted(p for p in os.listdir(folder) if p.endswith(".flac"))
+    assert len(paths) == 16
+    return torch.stack(
+        [
+            crop_or_tile(
+                torch.from_numpy(sf.read(os.path.join(folder, p), dtype="float32")[0]),
+                64600,
+            )
+            for p in paths
+        ]
+    )
+
+
+def random_statistics_model(seed=0, **overrides):
+    """AASIST-L with random weights and batch norm statistics (so folding matters)."""
+    torch.manual_seed(seed)
+    model = RawAASIST(**{**AASIST_L_CONFIG, **overrides})
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.mark.parametrize(
+    "checkpoint, config, n_files",
+    [
+        ("aasist_clovaai_AASIST-L.pth", AASIST_L_CONFIG, 8),
+        ("aasist_clovaai_AASIST.pth", AASIST_CONFIG, 2),
+    ],
+)
+def test_fast_path_scores_real_speech_as_the_plain_layers(checkpoint, config, n_files):
+    model = RawAASIST(**config)
+    model.load_state_dict(read_authors_checkpoint(os.path.join(PRETRAINED, checkpoint)))
+    model.eval()
+    wavs = real_speech_batch()[:n_files]
+    with torch.inference_mode():
+        assert model.uses_fast_path(wavs)
+        fast = torch.cat([model(wavs[i : i + 8]) for i in range(0, n_files, 8)])
+        plain = torch.cat(
+            [plain_forward(model, wavs[i : i + 8]) for i in range(0, n_files, 8)]
+        )
+    assert plain.abs().max() > 1  # real logits, not a degenerate model
+    torch.testing.assert_close(fast, plain, atol=FAST_TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "length, preactivate, chunk_elements, threads",
+    [
+        (20000, False, 50000, 2),
+        (16001, True, 50000, 1),
+        (16001, True, 50000, 3),
+        (9000, False, 2**20, 2),
+    ],
+)
+def test_fast_path_equals_plain_layers_at_chunk_edges(
+    monkeypatch, length, preactivate, chunk_elements, threads
+):
+    """Small chunks (many halos), shared among worker threads; lengths the
+    pooling does not divide; the paper's pre-activated blocks."""
+    import dpda.models.raw_aasist as raw_aasist
+
+    monkeypatch.setattr(raw_aasist, "FAST_CHUNK_ELEMENTS", chunk_elements)
+    model = random_statistics_model(preactivate=preactivate).eval()
+    wavs = 0.1 * torch.randn(3, length, generator=torch.Generator().manual_seed(1))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            fast = model(wavs)
+            assert torch.get_num_threads() == threads  # the workers restore it
+            plain = plain_forward(model, wavs)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_fast_path_only_in_eval_without_gradients():
+    model = random_statistics_model()
+    wavs = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert not model.uses_fast_path(wavs)  # training mode
+        model.eval()
+        assert model.uses_fast_path(wavs)
+        model.fast_inference = False
+        assert not model.uses_fast_path(wavs)
+        model.fast_inference = True
+    with torch.inference_mode():
+        assert model.uses_fast_path(wavs)
+        expected = model(wavs)
+    # Gradient-enabled eval forward (saliency, attacks): the plain layers,
+    # with gradients.
+    assert not model.uses_fast_path(wavs)
+    wavs.requires_grad_(True)
+    logits = model(wavs)
+    logits[:, 1].sum().backward()
+    assert wavs.grad is not None and wavs.grad.abs().sum() > 0
+    assert model.encoder[0][0].conv2.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(logits.detach(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_training_is_bit_for_bit_the_plain_layers():
+    wavs = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(3))
+    results = []
+    for fast_inference in (True, False):
+        model = random_statistics_model(seed=4)
+        model.fast_inference = fast_inference
+        torch.manual_seed(5)  # dropout draws
+        logits = model(wavs)
+        logits.sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((logits.detach(), grads, model.first_bn.running_mean.clone()))
+    (a, grads_a, stats_a), (b, grads_b, stats_b) = results
+    assert torch.equal(a, b) and torch.equal(stats_a, stats_b)
+    assert len(grads_a) == len(grads_b) and all(
+        torch.equal(x, y) for x, y in zip(grads_a, grads_b)
+    )
+
+
+def test_fast_path_never_serves_stale_weights():
+    """After an optimizer step, a training-mode forward (new batch norm
+    statistics) and a load_state_dict, the fast path follows the weights."""
+    model = random_statistics_model(seed=6)
+    wavs = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(7))
+
+    def check():
+        model.eval()
+        with torch.no_grad():
+            fast, plain = model(wavs), plain_forward(model, wavs)
+        torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+        return fast
+
+    before = check()
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(wavs).sum().backward()  # also updates the running statistics
+    optimizer.step()
+    after_step = check()
+    assert (after_step - before).abs().max() > 1e-3
+    model.load_state_dict(random_statistics_model(seed=8).state_dict())
+    after_load = check()
+    assert (after_load - after_step).abs().max() > 1e-3

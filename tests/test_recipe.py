@@ -221,8 +221,10 @@ def test_mini_three_path_dpda_end_to_end(tiny_corpus, tmp_path):
         ("dpda_rawboost_tcm.yaml", ["--ssl=hubert_large", "--ssl_layer=weighted"]),
         # WavLM with the SLS back end (every hidden layer) in the paper file.
         ("dpda_rawboost.yaml", ["--ssl=wavlm_large", "--backend=sls"]),
+        # The authors' third system, XLSR-Mamba, in its own paper file.
+        ("dpda_rawboost_mamba.yaml", []),
     ],
-    ids=["xlsr_aasist", "hubert_tcm_weighted", "wavlm_sls"],
+    ids=["xlsr_aasist", "hubert_tcm_weighted", "wavlm_sls", "xlsr_mamba"],
 )
 def test_paper_dpda_config_with_a_tiny_ssl_model(
     tiny_corpus, tmp_path, hparams, overrides

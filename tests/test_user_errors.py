@@ -179,7 +179,8 @@ def test_a_wrong_data_folder_stops_a_paper_config_before_its_model(tmp_path):
         (PAPER, "--backend=aassist", "choose one of: aasist, sls, nes2net_x, tcm"),
         (PAPER, "--ssl=xlsr", "unknown SSL front end; choose one of: xlsr_300m"),
         (MINI, "--algner=pcgrad", "unknown key --algner; did you mean --aligner?"),
-        (MINI, "--corpus=la", "unknown key --corpus"),
+        (MINI, "--corpra=la", "unknown key --corpra; did you mean --corpus?"),
+        (MINI, "--rawboost_position=first", "choose one of: before_crop, after_crop"),
     ],
 )
 def test_keys_and_values_are_checked_with_the_valid_ones(

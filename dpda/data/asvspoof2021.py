@@ -35,6 +35,7 @@ from dpda.data.manifest import (
     mark_prepared,
     write_manifest,
 )
+from dpda.labels import BONAFIDE_PLACEHOLDERS
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ DF_COLUMNS = (
     "language",
 )
 TRACK_COLUMNS = {"LA": LA_COLUMNS, "DF": DF_COLUMNS}
-BONAFIDE_ATTACKS = ("bonafide", "-")
 ALL_SUBSETS = (None, "all")
 
 
@@ -111,7 +111,7 @@ def parse_trial_metadata(path, track):
     seen = FirstSeen("trial id")
     described = f"columns for {track} ({' '.join(columns)})"
     for lineno, where, row in numbered_fields(path, columns, described):
-        check_label(where, row["label"], row["attack"], BONAFIDE_ATTACKS)
+        check_label(where, row["label"], row["attack"], BONAFIDE_PLACEHOLDERS)
         seen.add(row["trial"], where, f"line {lineno}")
         rows.append(row)
     if not rows:

@@ -89,6 +89,7 @@ from dpda.data.manifest import (
     mark_prepared,
     write_manifest,
 )
+from dpda.labels import BONAFIDE_PLACEHOLDERS
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,6 @@ SPLITS = {
     ),
     "eval": ("flac_E_eval", ("ASVspoof5.eval.track_1.tsv",)),
 }
-BONAFIDE_ATTACKS = ("bonafide", "-")
 UNCODED = "-"
 UNCODED_QUALITIES = ("-", "0")  # train/dev, eval
 CODEC_PATTERN = re.compile(r"C\d+")
@@ -277,7 +277,7 @@ def parse_asvspoof5_protocol(protocol_path, audio_folder):
     seen = FirstSeen("utterance id")
     for lineno, where, row in numbered_fields(protocol_path, columns):
         utt_id, label = row["FLAC_FILE_NAME"], row["KEY"]
-        check_label(where, label, row["ATTACK_LABEL"], BONAFIDE_ATTACKS)
+        check_label(where, label, row["ATTACK_LABEL"], BONAFIDE_PLACEHOLDERS)
         check_codec(where, row)
         seen.add(utt_id, where, f"line {lineno}")
         entry = {"wav": f"{{data_root}}/{audio_folder}/{utt_id}.flac", "label": label}

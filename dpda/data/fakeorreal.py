@@ -30,6 +30,7 @@ import re
 
 from dpda.data.listing import FirstSeen, ProtocolError
 from dpda.data.manifest import already_prepared, mark_prepared, write_manifest
+from dpda.labels import NO_ATTACK
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def list_for_folder(split_folder):
                 "wav": f"{{data_root}}/{split}/{class_folder}/{file_name}",
                 "label": label,
                 "speaker": "unknown",
-                "attack": "-" if label == "bonafide" else "unknown",
+                "attack": NO_ATTACK if label == "bonafide" else "unknown",
             }
             listed += 1
         if ignored:

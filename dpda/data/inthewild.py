@@ -20,6 +20,7 @@ from dpda.data.manifest import (
     mark_prepared,
     write_manifest,
 )
+from dpda.labels import NO_ATTACK
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def parse_itw_meta(meta_path):
                 "wav": f"{{data_root}}/{file_name}",
                 "label": label,
                 "speaker": speaker,
-                "attack": "-" if label == "bonafide" else "unknown",
+                "attack": NO_ATTACK if label == "bonafide" else "unknown",
             }
     if not entries:
         raise ProtocolError(f"{meta_path}: no rows found")

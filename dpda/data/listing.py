@@ -9,7 +9,7 @@ Authors
  * dpda contributors 2026
 """
 
-LABELS = ("bonafide", "spoof")
+from dpda.labels import LABELS, NO_ATTACK
 
 
 class ProtocolError(ValueError):
@@ -115,7 +115,7 @@ class FirstSeen:
         self.first[key] = first_where
 
 
-def check_label(where, label, attack, bonafide_attacks=("-",)):
+def check_label(where, label, attack, bonafide_attacks=(NO_ATTACK,)):
     """Check a label, and that the attack field agrees with it.
 
     Arguments

@@ -1,8 +1,5 @@
 """Writing SpeechBrain JSON manifests safely, and skipping finished work.
 
-Also the one command line of the ``<corpus>_prepare.py`` scripts
-(:func:`prepare_cli`).
-
 Manifests map an utterance id to its fields; audio paths are stored relative
 to the corpus root as ``{data_root}/...`` so that a manifest can be moved with
 its corpus and loaded with
@@ -12,7 +9,6 @@ Authors
  * dpda contributors 2026
 """
 
-import argparse
 import json
 import logging
 import os
@@ -144,50 +140,3 @@ def write_manifest(entries, path, what):
         len(entries) - n_bona,
         path,
     )
-
-
-def prepare_cli(prepare, description, data_help, argv=None, **options):
-    """The command line of every ``<corpus>_prepare.py`` script.
-
-    ``python <corpus>_prepare.py DATA_FOLDER SAVE_FOLDER [--option VALUE ...]``
-    calls ``prepare(data_folder, save_folder, **options)`` and prints what
-    it returns (the manifest paths).
-
-    Arguments
-    ---------
-    prepare : callable
-        The library function, ``prepare(data_folder, save_folder, ...)``.
-    description : str
-        The script's description (its docstring's first line).
-    data_help : str
-        What ``DATA_FOLDER`` is.
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-    **options
-        ``name=dict(...)``: keyword arguments of
-        ``argparse.ArgumentParser.add_argument`` for ``--name``.
-
-    Returns
-    -------
-    object
-        What ``prepare`` returned.
-
-    Example
-    -------
-    >>> def prepare(data_folder, save_folder, split="test"):
-    ...     return f"{data_folder} {split} -> {save_folder}"
-    >>> prepare_cli(prepare, "Prepare X", "the corpus",
-    ...             ["/c", "out", "--split", "dev"], split=dict(default="test"))
-    /c dev -> out
-    '/c dev -> out'
-    """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("data_folder", help=data_help)
-    parser.add_argument("save_folder", help="where the manifests are written")
-    for name, spec in options.items():
-        parser.add_argument(f"--{name}", **spec)
-    args = vars(parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO)
-    result = prepare(args.pop("data_folder"), args.pop("save_folder"), **args)
-    print(result)
-    return result

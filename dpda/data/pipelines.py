@@ -2,7 +2,9 @@
 
 As in the paper's code, every utterance is reduced to its first ``N`` samples
 and clips shorter than ``N`` are tiled by repetition, so batches need no
-padding.
+padding. Augmented views computed in the DataLoader's workers
+(:func:`add_augmented_view`) take the crop, or the whole file before the crop
+(RawBoost in the authors' order, :func:`load_manifest` with ``whole_file``).
 
 Bad files (see :mod:`dpda.data.audio`) either stop the run with an error
 naming the file (``on_error="raise"``, the default) or are dropped batch by
@@ -22,11 +24,10 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 
 from dpda.data.audio import DEFAULT_MIN_SAMPLES, AudioError, read_checked_audio
+from dpda.labels import LABEL_TO_INDEX
 
 logger = logging.getLogger(__name__)
 
-LABEL_TO_INDEX = {"spoof": 0, "bonafide": 1}
-BONAFIDE_INDEX = LABEL_TO_INDEX["bonafide"]  # the logit that is the score
 ON_ERROR_MODES = ("raise", "skip")
 _FLATTEN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -112,6 +113,7 @@ def audio_pipeline(
     channel_policy="mean",
     min_samples=DEFAULT_MIN_SAMPLES,
     crop="first",
+    key="sig",
 ):
     """Build the ``wav -> sig`` pipeline with checked reads and fixed-length crops.
 
@@ -138,6 +140,9 @@ def audio_pipeline(
         Shortest usable clip before tiling.
     crop : str
         ``"first"`` (the first samples) or ``"random"`` (a random window).
+    key : str
+        The item it provides: ``sig``, or ``audio`` for the whole file of
+        :func:`load_manifest` with ``whole_file=True``.
 
     Returns
     -------
@@ -160,7 +165,7 @@ def audio_pipeline(
     random_window = crop == "random" and num_samples is not None
 
     @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
+    @sb.utils.data_pipeline.provides(key)
     def pipeline(wav):
         """Read, check and crop (or tile) one file."""
         try:
@@ -179,6 +184,43 @@ def audio_pipeline(
         if random_window:
             return random_crop_or_tile(signal, num_samples)
         return crop_or_tile(signal, num_samples)
+
+    return pipeline
+
+
+def crop_pipeline(num_samples):
+    """Build the ``audio -> sig`` pipeline: the first ``num_samples`` of the
+    whole file, short files tiled (:func:`crop_or_tile`).
+
+    The clean crop of :func:`load_manifest` with ``whole_file=True``: the
+    same samples as :func:`audio_pipeline` with ``crop="first"``, cut from
+    the one decoded copy that the views augmented before the crop also use
+    (:func:`add_augmented_view`). A :class:`BadAudio` passes through.
+
+    Arguments
+    ---------
+    num_samples : int
+        Crop length in samples.
+
+    Returns
+    -------
+    callable
+        A SpeechBrain dynamic item.
+
+    Example
+    -------
+    >>> import torch
+    >>> crop_pipeline(5)(torch.tensor([1.0, 2.0])).tolist()
+    [1.0, 2.0, 1.0, 2.0, 1.0]
+    """
+
+    @sb.utils.data_pipeline.takes("audio")
+    @sb.utils.data_pipeline.provides("sig")
+    def pipeline(audio):
+        """Crop (or tile) one whole file."""
+        if isinstance(audio, BadAudio):
+            return audio
+        return crop_or_tile(audio, num_samples)
 
     return pipeline
 
@@ -343,12 +385,17 @@ def count_logged_skips(log_path):
     return len(read_skip_log(log_path))
 
 
-def add_augmented_view(dataset, name, augment, seed=None):
+def add_augmented_view(dataset, name, augment, seed=None, crop_to=None):
     """Add ``sig_<name>``, an augmented view of ``sig``, to a dataset.
 
     The view is computed where the items are, i.e. in the DataLoader's
     workers: the place for CPU-bound augmentations such as
-    :class:`dpda.augment.Codec`. Each view's random draws come from torch's
+    :class:`dpda.augment.Codec`. With ``crop_to``, the augmentation sees the
+    whole decoded file (the ``audio`` item of :func:`load_manifest` with
+    ``whole_file=True``) and its output is then cut like the clean crop
+    (:func:`crop_or_tile`), as the DPDA authors apply RawBoost
+    (``data_utils.py`` of dpda_ga): the tiles of a short file then repeat
+    one noise pattern. Each view's random draws come from torch's
     generator seeded with ``(seed, augment.epoch, name, item id)``, the
     global generator left as it was: the views do not depend on the number
     of workers or on the order of loading, and a run resumed mid-epoch
@@ -369,6 +416,9 @@ def add_augmented_view(dataset, name, augment, seed=None):
     seed : int, optional
         Base seed; default: the seed of torch's global generator (the
         hparams' ``seed``), read without drawing.
+    crop_to : int, optional
+        Augment the whole file, then keep its first ``crop_to`` samples
+        (short files tiled); default: augment the crop ``sig``.
 
     Example
     -------
@@ -384,7 +434,7 @@ def add_augmented_view(dataset, name, augment, seed=None):
     """
     base = torch.initial_seed() if seed is None else int(seed)
 
-    @sb.utils.data_pipeline.takes("id", "sig")
+    @sb.utils.data_pipeline.takes("id", "sig" if crop_to is None else "audio")
     @sb.utils.data_pipeline.provides(f"sig_{name}")
     def view(item_id, sig):
         """The augmented view of one utterance."""
@@ -395,7 +445,8 @@ def add_augmented_view(dataset, name, augment, seed=None):
         item_seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(item_seed)
-            return augment(sig)
+            augmented = augment(sig)
+        return augmented if crop_to is None else crop_or_tile(augmented, crop_to)
 
     dataset.add_dynamic_item(view)
     keys = list(dataset.pipeline.output_mapping)
@@ -429,8 +480,14 @@ def load_manifest(
     channel_policy="mean",
     min_samples=DEFAULT_MIN_SAMPLES,
     crop="first",
+    whole_file=False,
 ):
     """Build a ``DynamicItemDataset`` from a manifest written by the recipes.
+
+    With ``whole_file=True`` each file is decoded whole into an ``audio``
+    item and ``sig`` is its first ``num_samples`` (tiled when short), so
+    that views augmented before the crop (:func:`add_augmented_view` with
+    ``crop_to``) and the clean crop share one read.
 
     Arguments
     ---------
@@ -453,26 +510,36 @@ def load_manifest(
         Shortest usable clip before tiling.
     crop : str
         ``"first"`` or ``"random"`` window, see :func:`audio_pipeline`.
+    whole_file : bool
+        Also provide ``audio``, the whole checked file (``crop="first"``
+        only: a random window could not be shared with the views).
 
     Returns
     -------
     speechbrain.dataio.dataset.DynamicItemDataset
         Items ``id``, ``sig`` and ``label_id``.
     """
+    if whole_file and crop != "first":
+        raise ValueError(
+            f"whole_file=True cuts the first num_samples; crop={crop!r} is not supported"
+        )
     dataset = sb.dataio.dataset.DynamicItemDataset.from_json(
         json_path, replacements={"data_root": data_root}
     )
     dataset.add_dynamic_item(
         audio_pipeline(
-            num_samples,
+            None if whole_file else num_samples,
             sample_rate=sample_rate,
             on_error=on_error,
             resample=resample,
             channel_policy=channel_policy,
             min_samples=min_samples,
             crop=crop,
+            key="audio" if whole_file else "sig",
         )
     )
+    if whole_file:
+        dataset.add_dynamic_item(crop_pipeline(num_samples))
     dataset.add_dynamic_item(label_pipeline)
     dataset.set_output_keys(["id", "sig", "label_id"])
     return dataset

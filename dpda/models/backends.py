@@ -1,15 +1,12 @@
 """The SSL back ends a recipe can choose by name.
 
 An hparams file names its back end with one key, ``backend: aasist``, and
-swaps it with an override (``--backend=sls``); the sizes of every back end
-stay hparams keys, in ``backend_options`` (one mapping per back end, as in
-their papers)::
+swaps it with an override (``--backend=sls``). Each constructor's defaults
+are the sizes of its paper; ``backend_options`` holds only what differs (one
+mapping per back end)::
 
-    backend: aasist            # aasist, sls, nes2net_x, tcm
-    backend_options:
-        aasist: {proj_size: 128, gat_dims: [64, 32], ...}
-        sls: {}
-        nes2net_x: {nes_ratio: [8, 8], dilation: 2, pool: mean, se_ratio: 1}
+    backend: aasist            # aasist, sls, nes2net_x, tcm, mamba
+    backend_options: {}        # e.g. {nes2net_x: {nes_ratio: [4, 4]}}
     backend_net: !apply:dpda.models.backends.build_backend
         name: !ref <backend>
         input_size: !ref <ssl_dim>
@@ -25,6 +22,8 @@ their papers)::
   the last layer's frames.
 - ``tcm``: :class:`dpda.models.conformer_tcm.ConformerTCM` (Truong et al.
   2024), on the last layer's frames.
+- ``mamba``: :class:`dpda.models.mamba.XLSRMamba` (XLSR-Mamba, Xiao and
+  Das 2024: dual-column bidirectional Mamba), on the last layer's frames.
 
 Authors
  * dpda contributors 2026
@@ -38,6 +37,7 @@ BACKENDS = {
     "sls": ("dpda.models.sls", "SLS", "all"),
     "nes2net_x": ("dpda.models.nes2net", "Nes2NetX", "last"),
     "tcm": ("dpda.models.conformer_tcm", "ConformerTCM", "last"),
+    "mamba": ("dpda.models.mamba", "XLSRMamba", "last"),
 }
 
 

@@ -9,6 +9,10 @@ ConformerTCM>)``, whose keys are ``<prefix>model.<HF Wav2Vec2Model key>`` for
 the front end (``ssl.model.`` for a bare SpeechBrain Wav2Vec2,
 ``ssl.ssl.model.`` inside :class:`dpda.models.ssl.WeightedSSL`) and
 ``backend.<key>`` for the back end, whose names mirror the authors'.
+Their XLSR-Mamba models (``--model mamba``) hold ``LL.*``, ``first_bn.*``
+and the mamba_ssm names under ``conformer.`` (``forward_layers.N.mixer.A_log``,
+``backward_layers.N.norm.weight``, ``norm_f.weight``, ``f_attention_pool.*``
+...), which :class:`dpda.models.mamba.XLSRMamba` has: no rule is needed.
 
 The fairseq -> HuggingFace names are listed in :data:`FAIRSEQ_TO_HF_WAV2VEC2`;
 pretraining-only fairseq modules (quantizer, projections of the contrastive

@@ -20,12 +20,26 @@ from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from torch import nn
 
 from dpda.models.pooling import masked_mean_std
-from dpda.models.ssl_families import (
-    TINY_SIZES,
-    get_family,
-    random_ssl_model,
-    save_random_ssl,
-)
+from dpda.models.ssl_families import get_family
+
+#: The authors' SSL regularisation as Hugging Face config fields. They load
+#: fairseq's xlsr2_300m.pt and call ``model(wav, mask=False,
+#: features_only=True)`` in train mode: no time or channel masking, and the
+#: checkpoint's own cfg.model, where every dropout and LayerDrop is 0.0 (a
+#: dump of that cfg: torchaudio's test asset
+#: ``wav2vec2/fairseq/xlsr_300m.json``). The hub's
+#: ``facebook/wav2vec2-xls-r-300m`` says otherwise (dropouts 0.1, layerdrop
+#: 0.1, mask_time_prob 0.075). WavLM and HuBERT configs have the same
+#: fields, so a front-end swap changes only the model.
+AUTHORS_SSL_CONFIG = {
+    "hidden_dropout": 0.0,  # fairseq cfg.model.dropout
+    "attention_dropout": 0.0,  # cfg.model.attention_dropout
+    "activation_dropout": 0.0,  # cfg.model.activation_dropout
+    "feat_proj_dropout": 0.0,  # cfg.model.dropout_input (after the projection)
+    "layerdrop": 0.0,  # cfg.model.encoder_layerdrop
+    "mask_time_prob": 0.0,  # mask=False (cfg.model.mask_prob is unused then)
+    "mask_feature_prob": 0.0,  # mask=False (cfg.model.mask_channel_prob 0.0)
+}
 
 
 class HFWav2Vec2(Wav2Vec2):
@@ -43,7 +57,9 @@ class HFWav2Vec2(Wav2Vec2):
     0.0) pins them here: ``config`` values are set on the Hugging Face
     config *before* the model is built (dropout modules take their rate at
     construction), and ``normalize_wav`` replaces what the preprocessor
-    says.
+    says. By default the config is the authors' (:data:`AUTHORS_SSL_CONFIG`:
+    every dropout, LayerDrop and masking at 0.0), for every family alike;
+    ``config`` sets fields over it.
 
     With ``family``, the source is checked at start-up, before any weights
     are read: a local folder must hold ``config.json``,
@@ -65,9 +81,9 @@ class HFWav2Vec2(Wav2Vec2):
         model; ``None`` keeps the family's input handling, or without a
         family the preprocessor's ``do_normalize``.
     config : dict, optional
-        Hugging Face config fields to set (e.g. ``hidden_dropout``,
-        ``attention_dropout``, ``activation_dropout``, ``feat_proj_dropout``,
-        ``layerdrop``, ``mask_time_prob``); an unknown field is an error.
+        Hugging Face config fields to set over :data:`AUTHORS_SSL_CONFIG`
+        (e.g. ``{"hidden_dropout": 0.1}`` for the hub's rate); an unknown
+        field is an error.
     family : str, optional
         The SSL family the source must be (e.g. ``"wavlm_large"``).
     hidden_size : int, optional
@@ -81,11 +97,12 @@ class HFWav2Vec2(Wav2Vec2):
     >>> import tempfile
     >>> from dpda.models.ssl_families import save_random_ssl
     >>> folder = save_random_ssl(tempfile.mkdtemp(), "xlsr_300m", tiny=True,
-    ...                          hidden_dropout=0.1)
-    >>> ssl = HFWav2Vec2(folder, tempfile.mkdtemp(), config={"hidden_dropout": 0.0},
+    ...                          hidden_dropout=0.1, layerdrop=0.1)
+    >>> ssl = HFWav2Vec2(folder, tempfile.mkdtemp(), config={"layerdrop": 0.05},
     ...                  family="xlsr_300m", hidden_size=32)
-    >>> ssl.normalize_wav, ssl.model.config.hidden_dropout
-    (False, 0.0)
+    >>> config = ssl.model.config
+    >>> ssl.normalize_wav, config.hidden_dropout, config.layerdrop
+    (False, 0.0, 0.05)
     >>> ssl(torch.randn(2, 800)).shape
     torch.Size([2, 2, 32])
     >>> HFWav2Vec2(folder, tempfile.mkdtemp(), family="wavlm_large")
@@ -105,7 +122,8 @@ class HFWav2Vec2(Wav2Vec2):
         **kwargs,
     ):
         # Read by override_config, which the parent calls before building.
-        object.__setattr__(self, "_pinned_config", dict(config or {}))
+        pinned = {**AUTHORS_SSL_CONFIG, **(config or {})}
+        object.__setattr__(self, "_pinned_config", pinned)
         object.__setattr__(self, "_family", None)
         object.__setattr__(self, "_source", str(source))
         object.__setattr__(self, "_hidden_size", hidden_size)
@@ -192,66 +210,6 @@ def _check_local_source(family, source):
             f"SSL front end {family.name!r} ({family.hub_id}): the folder "
             f"{source} lacks {', '.join(missing)}"
         )
-
-
-#: The architecture of ``facebook/wav2vec2-xls-r-300m`` as ``transformers``
-#: ``Wav2Vec2Config`` fields (1024-d, 24 layers, layer norm in every
-#: feature-encoder convolution, stable layer norm): the ``xlsr_300m`` family.
-XLSR_300M_ARCHITECTURE = get_family("xlsr_300m").architecture
-
-#: The sizes of a tiny model of any family (32-d, 2 layers, 7 convolutions of
-#: 16 channels) for offline tests and CPU checks of the SSL configurations.
-TINY_XLSR = TINY_SIZES
-
-
-def random_wav2vec2(seed=0, **config):
-    """A ``transformers`` wav2vec 2.0 model of the XLS-R 300M architecture
-    (or another, through ``config``) with random weights: no download.
-
-    Arguments
-    ---------
-    seed : int
-        Seed of the random initialisation.
-    **config
-        ``Wav2Vec2Config`` fields replacing :data:`XLSR_300M_ARCHITECTURE`'s
-        (e.g. :data:`TINY_XLSR` for tests, or the dropouts).
-
-    Returns
-    -------
-    transformers.Wav2Vec2Model
-
-    Example
-    -------
-    >>> model = random_wav2vec2(**TINY_XLSR)
-    >>> model.eval()(torch.randn(1, 1600)).last_hidden_state.shape
-    torch.Size([1, 4, 32])
-    """
-    return random_ssl_model("xlsr_300m", seed=seed, **config)
-
-
-def save_random_wav2vec2(folder, do_normalize=True, seed=0, **config):
-    """Write a local wav2vec 2.0 folder (config, random weights,
-    preprocessor) that :class:`HFWav2Vec2` loads offline as an SSL source.
-
-    Arguments
-    ---------
-    folder : str
-        Output folder.
-    do_normalize : bool
-        The preprocessor's ``do_normalize`` (the hub's XLS-R says ``true``).
-    seed : int
-        Seed of the random initialisation.
-    **config
-        See :func:`random_wav2vec2`.
-
-    Returns
-    -------
-    str
-        ``folder``.
-    """
-    return save_random_ssl(
-        folder, "xlsr_300m", seed=seed, do_normalize=do_normalize, **config
-    )
 
 
 class SSLClassifier(nn.Module):

@@ -14,17 +14,26 @@ std over seeds, relative EER change against the baseline run), ``runs.csv``
     python ablate.py hparams/ablations/mini_study.yaml --collect_only
     python ablate.py hparams/ablations/paper_study.yaml --devices cuda:0 cuda:1
 
+Each run is compared seed by seed with the study's ``baseline`` and with its
+own ``reference`` (``paired.md``: per-seed EER differences, wins k/n, mean ±
+sd of the paired difference; the conflict rate per epoch). ``--from_csv``
+prints that report again from a collected study folder's ``runs.csv`` and
+``epochs.csv`` (e.g. the published ones in ``docs/``)::
+
+    python ablate.py hparams/ablations/mini_study.yaml --from_csv ../../docs/mini_study
+
 Authors
  * dpda contributors 2026
 """
 
 import argparse
+import csv
 import logging
 import os
 import sys
 import time
 
-from dpda.ablation import collect, det_scores, execute, load_study
+from dpda.ablation import collect, det_scores, execute, load_study, paired_report
 from dpda.plots import plot_det_curve, plot_study
 
 RECIPE = os.path.dirname(os.path.abspath(__file__))
@@ -40,10 +49,23 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", help="run names to keep")
     parser.add_argument("--devices", nargs="+", help="one run per device at a time")
     parser.add_argument("--collect_only", action="store_true", help="only collect")
+    parser.add_argument(
+        "--from_csv",
+        metavar="FOLDER",
+        help="only print the paired report of a collected study folder",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     study, runs = load_study(args.study, seeds=args.seeds, only=args.only, root=RECIPE)
+    if args.from_csv:
+        tables = {}
+        for name in ("runs", "epochs"):
+            path = os.path.join(args.from_csv, f"{name}.csv")
+            with open(path, encoding="utf-8", newline="") as f:
+                tables[name] = list(csv.DictReader(f))
+        print(paired_report(study, tables["runs"], tables["epochs"]), end="")
+        return 0
     start = time.time()
     if not args.collect_only:
         summary = execute(runs, cwd=RECIPE, devices=args.devices)
@@ -79,10 +101,9 @@ def main(argv=None):
                     os.path.join(study["output_folder"], f"det_{name}.png"),
                     title=f"{name}, seed {seed}",
                 )
-    with open(
-        os.path.join(study["output_folder"], "summary.md"), encoding="utf-8"
-    ) as f:
-        print(f.read())
+    for table in ("summary.md", "paired.md"):
+        with open(os.path.join(study["output_folder"], table), encoding="utf-8") as f:
+            print(f.read())
     print(
         f"Study folder: {study['output_folder']} ({(time.time() - start) / 60:.1f} min)"
     )

@@ -12,7 +12,7 @@ Authors
 """
 
 from dpda.data.asvspoof import LA_SPLITS, prepare_asvspoof2019_la
-from dpda.data.manifest import prepare_cli
+from dpda.prepare_cli import prepare_cli
 
 if __name__ == "__main__":
     prepare_cli(

@@ -6,7 +6,8 @@ Two families of released ``.pth`` state dicts are understood:
 * the DPDA authors' fairseq-based models: the XLS-R front end under
   ``ssl_model.model.*`` (fairseq wav2vec2 names) followed by the back end
   (``LL``, ``first_bn``, ``encoder``, the graph attention layers... for
-  AASIST; ``conformer.*`` for Conformer-TCM), mapped key by key; likewise
+  AASIST; ``conformer.*`` for Conformer-TCM and for XLSR-Mamba, the
+  authors' ``--model mamba``), mapped key by key; likewise
   the SLS (``fc0``, ``first_bn``, ``fc1``, ``fc3``; ``--backend=sls
   --max_samples=64600 --eval_max_samples=64600``) and Nes2Net-X
   (``Nested_Res2Net_TDNN.*``; ``--backend=nes2net_x``) models;
@@ -24,6 +25,8 @@ detector folder that ``recipes/InTheWild/evaluate.py`` and
     python import_checkpoint.py LA_model.pth exported/ssl_aasist \\
         hparams/dpda_rawboost.yaml [--threshold=0.0]
     python import_checkpoint.py tcm_model.pth exported/tcm hparams/dpda_rawboost_tcm.yaml
+    python import_checkpoint.py mamba_model.pth exported/mamba \\
+        hparams/dpda_rawboost_mamba.yaml
     python import_checkpoint.py AASIST-L.pth exported/aasist_l \\
         hparams/dpda_rawboost_aasist_l.yaml
     python import_checkpoint.py hf://<owner>/<repo>/<file> exported/x \\
@@ -91,7 +94,10 @@ def main(argv=None):
         "--threshold",
         type=float,
         default=0.0,
-        help="decision threshold stored with the detector (EERs do not use it)",
+        help="a threshold on raw scores recorded with the detector (EERs do "
+        "not use it). The imported detector is not calibrated: it labels no "
+        "recording ('uncalibrated') unless a threshold is passed at "
+        "inference (dpda-detect --threshold)",
     )
     parser.add_argument(
         "--revision", default=None, help="hub revision (a commit hash pins the file)"
@@ -116,6 +122,13 @@ def main(argv=None):
         "description": "A released checkpoint, imported with dpda's key mapping.",
     }
     card.update(describe_checkpoint(path))
+    # The hparams file only defines the model the weights are loaded into:
+    # the card must not call it their training recipe.
+    card.setdefault(
+        "training_recipe",
+        "not known to dpda: the checkpoint publisher's own (see its source), "
+        "not the hparams file below",
+    )
     card["threshold_source"] = "given on the command line"
     with open(hparams_file, encoding="utf-8") as fin:
         hparams_text = fin.read()

@@ -16,7 +16,7 @@ Authors
 """
 
 from dpda.data.asvspoof2021 import prepare_asvspoof2021
-from dpda.data.manifest import prepare_cli
+from dpda.prepare_cli import prepare_cli
 
 if __name__ == "__main__":
     prepare_cli(

@@ -18,7 +18,7 @@ Authors
 """
 
 from dpda.data.asvspoof5 import SPLITS, prepare_asvspoof5
-from dpda.data.manifest import prepare_cli
+from dpda.prepare_cli import prepare_cli
 
 if __name__ == "__main__":
     prepare_cli(

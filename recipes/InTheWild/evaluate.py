@@ -35,12 +35,7 @@ from dpda.data.asvspoof2021 import prepare_asvspoof2021
 from dpda.data.fakeorreal import prepare_for_norm
 from dpda.data.inthewild import prepare_in_the_wild
 from dpda.data.pipelines import SkipBadItemsCollate, count_logged_skips, load_manifest
-from dpda.evaluation import (
-    audio_lengths,
-    format_metrics,
-    report_scores,
-    write_results,
-)
+from dpda.evaluation import audio_lengths, report_evaluation, write_results
 from dpda.inference import (
     DEFAULT_DETECTOR,
     DeepfakeDetector,
@@ -48,7 +43,7 @@ from dpda.inference import (
     check_trusted_source,
 )
 from dpda.recipe_cli import parse_recipe_arguments, user_errors
-from dpda.scores import score_dataset, write_scores
+from dpda.scores import write_scores
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +63,9 @@ def prepare(hparams):
         os.path.join(hparams["output_folder"], "manifests"),
     )
     if name == "in_the_wild":
-        prepare_in_the_wild(
+        return prepare_in_the_wild(
             hparams["data_folder"], manifests, skip_prep=hparams["skip_prep"]
         )
-        return os.path.join(manifests, "in_the_wild.json")
     if name == "for_norm":  # the authors' FoR set: for-norm/testing
         return prepare_for_norm(
             hparams["data_folder"],
@@ -154,12 +148,10 @@ if __name__ == "__main__":
     collate = (
         SkipBadItemsCollate(skip_log) if hparams["on_bad_audio"] == "skip" else None
     )
-    ids, scores = score_dataset(
-        detector.mods.model,
+    ids, scores = detector.score_dataset(
         dataset,
         batch_size=hparams["batch_size"],
         num_workers=hparams["num_workers"],
-        device=device,
         lengths=audio_lengths(entries, hparams["data_folder"], crop),
         collate_fn=collate,
         progress=hparams["progress"],
@@ -169,28 +161,19 @@ if __name__ == "__main__":
     order = {utt: i for i, utt in enumerate(entries)}  # score file in key order
     ranked = sorted(zip(ids, scores), key=lambda pair: order[pair[0]])
     write_scores(score_file, [i for i, _ in ranked], [s for _, s in ranked])
-    result = report_scores(
-        name,
-        dict(zip(ids, scores)),
-        entries,
+    # The report of the training recipe, from the score file just written.
+    results = report_evaluation(
+        {
+            name: {
+                "score_file": score_file,
+                "manifest": manifest,
+                "skipped_items": count_logged_skips(skip_log),
+                "detector": str(hparams["detector"] or DEFAULT_DETECTOR),
+                "eval_max_samples": crop,
+            }
+        },
         hparams["output_folder"],
-        asv_score_file=hparams["asv_score_file"],
         calibration=detector.calibration,
+        asv_score_files={name: hparams["asv_score_file"]},
     )
-    result["score_file"] = score_file
-    result["skipped_items"] = count_logged_skips(skip_log)
-    result["detector"] = str(hparams["detector"] or DEFAULT_DETECTOR)
-    result["eval_max_samples"] = crop
-    write_results(
-        os.path.join(hparams["output_folder"], "eval_results.json"), {name: result}
-    )
-    tdcf = (
-        f", min t-DCF {result['min_tDCF']:.4f}"
-        if result["min_tDCF"] is not None
-        else ""
-    )
-    print(
-        f"EER {name}: {result['EER']:.2f}%{tdcf} ({result['trials']} trials) "
-        f"-> {score_file}\nBreakdown: {result['breakdown_file']}"
-    )
-    print(format_metrics(name, result))
+    write_results(os.path.join(hparams["output_folder"], "eval_results.json"), results)

@@ -20,7 +20,7 @@ Authors
 """
 
 from dpda.data.fakeorreal import FOR_SPLITS, prepare_for_norm
-from dpda.data.manifest import prepare_cli
+from dpda.prepare_cli import prepare_cli
 
 if __name__ == "__main__":
     prepare_cli(

@@ -17,7 +17,7 @@ Authors
 """
 
 from dpda.data.inthewild import prepare_in_the_wild
-from dpda.data.manifest import prepare_cli
+from dpda.prepare_cli import prepare_cli
 
 if __name__ == "__main__":
     prepare_cli(
