@@ -33,6 +33,7 @@ Authors
  * dpda contributors 2026
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -398,6 +399,14 @@ def _run_chunks(step, end, chunk):
     threads that start elsewhere in the process get one torch thread.
     """
     chunks = [(start, min(start + chunk, end)) for start in range(0, end, chunk)]
+    # One forward's workers at a time: each restores the thread count it
+    # read, so two interleaved forwards could otherwise leave it at one.
+    with _THREADS_LOCK:
+        _run_parallel(step, chunks)
+
+
+def _run_parallel(step, chunks):
+    """Run ``step`` over ``chunks`` on the torch threads (see above)."""
     threads = min(torch.get_num_threads(), len(chunks))
     if threads <= 1:
         for start, stop in chunks:
@@ -423,6 +432,9 @@ def _run_chunks(step, end, chunk):
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, [chunks[i::threads] for i in range(threads)]))
+
+
+_THREADS_LOCK = threading.Lock()
 
 
 def _chunk_frames(chunk_elements, elements_per_frame, multiple):
