@@ -117,7 +117,7 @@ def dataio_prep(hparams, manifests):
     views = loader_views(hparams)
     # RawBoost before the crop needs the whole file, decoded once for both paths.
     whole_file = any(before_crop for _, before_crop in views.values())
-    train_crop = hparams.get("train_crop", "first")
+    train_crop = hparams["train_crop"]
     if whole_file and train_crop != "first":
         raise ValueError(
             "rawboost_position: before_crop keeps the first max_samples of the "
