@@ -12,8 +12,11 @@ samples (the first files of ``tests/data/real_speech``, cropped or tiled):
     eval mode, ``torch.no_grad``;
 (c) ``dpda default``: the same model as every detector runs it (eval mode,
     gradients off: :meth:`RawAASIST.encode_fast`), no flag;
-(d) ``dpda bf16`` (opt-in): (c) under ``torch.autocast("cpu", bfloat16)``,
-    only where the CPU has native bfloat16 (oneDNN's check); else skipped.
+(d) ``dpda bf16`` (opt-in, ``--precision bf16``): (c) under
+    ``torch.autocast("cpu", bfloat16)``, only where the CPU has native
+    bfloat16 (:func:`dpda.precision.native_bf16`); else skipped;
+(e) ``dpda int8`` (opt-in, ``--precision int8``): (c) with its Linear layers
+    dynamic int8 (:func:`dpda.precision.quantize_linear_int8`).
 
 Each variant makes one untimed pass (warm-up), then the variants are timed
 in turn, ``--repeats`` rounds, so that a busy machine slows them alike; the
@@ -51,6 +54,7 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 from dpda.data.pipelines import crop_or_tile
 from dpda.models.raw_aasist import AASIST_CONFIG, AASIST_L_CONFIG, RawAASIST
+from dpda.precision import native_bf16, quantize_linear_int8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(os.path.dirname(ROOT), "shared", "data", "pretrained")
@@ -100,6 +104,7 @@ def variants(reference, ours, bf16):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return ours(x)[:, 1].float()
 
+    int8 = quantize_linear_int8(ours)
     out = {
         "reference": lambda x: reference(x)[1][:, 1],
         "dpda plain": plain,
@@ -107,6 +112,7 @@ def variants(reference, ours, bf16):
     }
     if bf16:
         out["dpda bf16 (opt-in)"] = bfloat16
+    out["dpda int8 (opt-in)"] = lambda x: int8(x)[:, 1]
     return out
 
 
@@ -145,9 +151,7 @@ def main():
     ours = RawAASIST(**CONFIGS[args.config])
     ours.load_state_dict(state)
     ours.eval()
-    bf16 = torch.backends.mkldnn.is_available() and (
-        torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    bf16 = native_bf16()
     names, wavs = real_speech(args.real_speech)
     batch = wavs[: args.batch]
     if len(batch) < args.batch:  # more clips than files: repeat them

@@ -11,7 +11,7 @@ Then, each in its own process, with the default detector (AASIST-L):
     windows scored as they come, ``--batch-size`` 8 per forward pass);
 (b) ``whole file``: the path ``score_timeline`` took before streaming, for
     the lengths up to ``--whole-up-to`` minutes: the whole file decoded
-    (``load_audio``), cut by :func:`dpda.inference.split_windows` into one
+    (``load_audio``), cut by :func:`dpda.streaming.split_windows` into one
     tensor of windows, scored in batches of the detector's
     ``window_batch_size`` (16, as it was).
 
@@ -146,8 +146,9 @@ def whole_file_timeline(path, out):
     """The former score_timeline: decode all, one windows tensor, batches."""
     import torch
 
-    from dpda.inference import DeepfakeDetector, split_windows
+    from dpda.inference import DeepfakeDetector
     from dpda.scores import score_batch
+    from dpda.streaming import split_windows
 
     detector = DeepfakeDetector.from_hparams()
     model = detector.mods.model.eval()

@@ -8,6 +8,7 @@ A study is a small YAML file (plain YAML, no HyperPyYAML tags)::
     baseline: baseline                   # row for the relative EER change
     seeds: [2, 3, 1986]                  # default seeds of every run
     overrides: {}                        # applied to every run
+    breakdown: []                        # conditions paired too, e.g. [attack, codec]
     runs:
       - name: baseline
         hparams: ../mini_baseline_rawboost.yaml   # relative to this file
@@ -48,7 +49,12 @@ import yaml
 
 from dpda.files import open_atomic, write_json_atomic
 from dpda.labels import split_by_label
-from dpda.paired import conflicts_by_epoch, paired_markdown, study_pairs
+from dpda.paired import (
+    conflicts_by_epoch,
+    paired_markdown,
+    run_references,
+    study_pairs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +153,12 @@ def load_study(path, seeds=None, only=None, root=None):
     if study.get("baseline") and study["baseline"] not in names:
         raise ValueError(f"{path}: baseline {study['baseline']!r} is not a run name")
     for spec in study["runs"]:
-        if spec.get("reference") and spec["reference"] not in names:
-            raise ValueError(
-                f"{path}: run {spec['name']}: reference {spec['reference']!r} "
-                "is not a run name"
-            )
+        for reference in run_references(spec):
+            if reference not in names:
+                raise ValueError(
+                    f"{path}: run {spec['name']}: reference {reference!r} "
+                    "is not a run name"
+                )
     runs = []
     for spec in study["runs"]:
         if only and spec["name"] not in only:
@@ -333,10 +340,7 @@ def collect_run(run_folder):
             row[f"EER_{name}"] = float(result["EER"])
             # Trials tied across classes (0: the EER does not depend on ties).
             row[f"ties_{name}"] = float(result.get("cross_class_ties", math.nan))
-            # EER per codec (the mini corpus's codec channels).
-            for cond in (result.get("breakdown") or {}).get("codec", []):
-                if cond["codec"] != "pooled":
-                    row[f"codecEER_{name}_{cond['codec']}"] = float(cond["EER"])
+            row.update(_condition_eers(name, result.get("breakdown") or {}))
     stats = os.path.join(run_folder, "alignment_stats.csv")
     row["conflict_rate"] = row["cosine"] = math.nan
     if os.path.exists(stats):
@@ -353,6 +357,32 @@ def collect_run(run_folder):
                 ) / len(steps)
             row["cosine"] = sum(float(s["cosine"]) for s in steps) / len(steps)
     return row
+
+
+def _condition_eers(name, breakdown):
+    """The EER of every condition of a set's breakdown, by column name.
+
+    ``codecEER_<set>_<codec>`` per codec (the mini corpus's codec channels,
+    :func:`codec_markdown_table`) and ``condEER_<set>/<key>=<value>`` per
+    value of every other condition (attack, real source, ...), which a
+    study's ``breakdown`` list adds to the paired report.
+
+    Example
+    -------
+    >>> rows = {"source": [{"source": "vctk", "EER": 5.0}, {"source": "pooled", "EER": 4.0}]}
+    >>> _condition_eers("rw", rows)
+    {'condEER_rw/source=vctk': 5.0}
+    """
+    out = {}
+    for key, conditions in breakdown.items():
+        for cond in conditions:
+            if cond[key] == "pooled":
+                continue
+            column = f"condEER_{name}/{key}={cond[key]}"
+            if key == "codec":
+                column = f"codecEER_{name}_{cond[key]}"
+            out[column] = float(cond["EER"])
+    return out
 
 
 def _mean_std(values):
@@ -570,7 +600,9 @@ def paired_report(study, rows, epoch_rows):
     ---------
     study : dict
         The parsed study file: every run is compared with its ``baseline``
-        and with its own ``reference`` (:func:`dpda.paired.study_pairs`).
+        and with its own ``reference`` (:func:`dpda.paired.study_pairs`);
+        with ``breakdown`` (condition keys, e.g. ``[attack, source,
+        codec]``), on every value of those conditions too.
     rows : list of dict
         One row per run and seed (``runs.csv``).
     epoch_rows : list of dict
@@ -584,6 +616,19 @@ def paired_report(study, rows, epoch_rows):
     """
     names = list(dict.fromkeys(r["run"] for r in rows))
     metrics = sorted({k for r in rows for k in r if k.startswith("EER_")})
+    # The study's conditions (its ``breakdown`` keys), set by set.
+    keys = study.get("breakdown") or []
+    metrics += sorted(
+        {
+            k
+            for r in rows
+            for k in r
+            if k.startswith("condEER_")
+            and k.split("/")[-1].split("=")[0] in keys
+            or k.startswith("codecEER_")
+            and "codec" in keys
+        }
+    )
     text = "## Paired per-seed EER differences (points; negative: system better)\n\n"
     text += paired_markdown(rows, study_pairs(study, names), metrics) + "\n"
     conflicts = conflicts_by_epoch(epoch_rows)

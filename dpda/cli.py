@@ -18,7 +18,7 @@ and channel count: files are resampled and mixed to mono
 Each file gets its duration, raw score (the bona fide logit), and for a
 calibrated detector its log-likelihood ratio and probability of bona fide,
 and a label; every report states the rule that gave the labels, with its
-thresholds in the units shown (:class:`dpda.inference.DecisionRule`). No
+thresholds in the units shown (:class:`dpda.decision.DecisionRule`). No
 verdict without evidence: a calibrated detector labels a file bona fide or
 spoof by the Bayes decision of its cost model, and ``uncertain`` when the
 LLR lies inside the detector's uncertain band around the threshold; an
@@ -291,7 +291,7 @@ def format_rows(rows, fmt, detector_name, rule):
         ``table``, ``csv`` or ``json``.
     detector_name : str
         How to name the detector in the summary.
-    rule : dpda.inference.DecisionRule
+    rule : dpda.decision.DecisionRule
         The detector's rule (``detector.decision_rule()``); a calibrated
         detector's rows have LLR and probability columns.
 
@@ -305,7 +305,7 @@ def format_rows(rows, fmt, detector_name, rule):
 
     Example
     -------
-    >>> from dpda.inference import DecisionRule
+    >>> from dpda.decision import DecisionRule
     >>> rows = [{"path": "a.wav", "duration": 2.0, "score": 1.5, "llr": None,
     ...          "p_bonafide": None, "label": "uncalibrated", "error": None},
     ...         {"path": "b.wav", "duration": None, "error": "empty audio"}]
@@ -466,6 +466,21 @@ def _parser():
         metavar="DIR",
         help="one timeline PNG per file (windows of --windows, default 4 s)",
     )
+    _speed_options(parser)
+    return parser
+
+
+def _speed_options(parser):
+    """Options of how fast the files are scored: batches, decoding
+    processes, the progress bar, the opt-in precisions."""
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="opt-in faster scoring that changes the scores: bf16 (CPUs with "
+        "native bfloat16), int8 (CPU; Linear layers, pays for SSL detectors); "
+        "default: %(default)s (see docs/detect.md)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -488,7 +503,6 @@ def _parser():
         "not a terminal (default: only on a terminal)",
     )
     progress.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
 
 
 def _detector_options(parser):
@@ -615,7 +629,7 @@ def main(argv=None):
     if not paths:
         parser.error("no audio file found in the inputs")
     try:
-        detector = load_detector(args)
+        detector = load_detector(args).use_precision(args.precision)
     except (OSError, ValueError) as error:
         usage_error(parser.prog, f"cannot load the detector: {error}")
     rule = detector.decision_rule(threshold=args.threshold)

@@ -30,7 +30,7 @@ import threading
 import numpy as np
 
 from dpda.data.audio import AudioError
-from dpda.inference import UNCALIBRATED, UNCERTAIN
+from dpda.decision import UNCALIBRATED, UNCERTAIN
 from dpda.plots import plot_timeline
 
 #: How to install the optional dependency of the demo.
@@ -121,7 +121,7 @@ def format_verdict(timeline, detector_name):
     -------
     str
         The label and the rule that gave it (the decision's ``rule_text``,
-        see :class:`dpda.inference.DecisionRule`); for a calibrated detector
+        see :class:`dpda.decision.DecisionRule`); for a calibrated detector
         the probability of bona fide (at the cost model's prior) with the
         threshold it is compared with, and the log-likelihood ratio, and for
         the label ``uncertain`` why there is no verdict; for an uncalibrated
@@ -132,7 +132,7 @@ def format_verdict(timeline, detector_name):
     Example
     -------
     >>> from dpda.calibration import Calibration
-    >>> from dpda.inference import DecisionRule
+    >>> from dpda.decision import DecisionRule
     >>> timeline = {"duration": 6.0, "scores": [-1.0, -2.0], "score": -1.5,
     ...     "threshold": None, "decision": DecisionRule().decide(-1.5)}
     >>> print(format_verdict(timeline, "RawCNN"))

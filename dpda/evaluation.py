@@ -65,6 +65,8 @@ BREAKDOWNS = {
     "asvspoof5": ["attack", "codec", "codec_q"],  # evaluate.py
     "in_the_wild": ["speaker", "channel", "codec", "codec_kbps"],
     "for_norm": [],  # FoR labels only the class: no speaker, no system
+    # the real-world set's held-out part: synthetic family, real source, codec
+    "real_world_eval": ["attack", "source", "codec"],
 }
 
 # What a report keeps of the set the calibration is fitted on (dev): its

@@ -30,7 +30,8 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from hyperpyyaml.core import recursive_update
 
 from dpda.calibration import Calibration
-from dpda.inference import LONG_AUDIO_MODES, DecisionRule, _as_mapping
+from dpda.decision import DecisionRule
+from dpda.inference import LONG_AUDIO_MODES, _as_mapping
 from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
 
 logger = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ def _threshold_row(threshold, card, rule):
 
 def _model_card(name, card, hparams_file, model_class, n_params, inference, rule):
     """The README.md of an exported detector; ``rule`` is its
-    :class:`dpda.inference.DecisionRule`, stated as the detector states it."""
+    :class:`dpda.decision.DecisionRule`, stated as the detector states it."""
     unknown = set(card) - set(CARD_KEYS)
     if unknown:
         raise ValueError(f"Unknown model card keys {sorted(unknown)}; use {CARD_KEYS}")
@@ -458,7 +459,7 @@ def export_detector(
         Threshold on the bona fide logit, e.g. the EER threshold on the
         development set (``dpda.metrics.compute_eer``), recorded in the
         folder; no label comes from it (see
-        :class:`dpda.inference.DecisionRule`: labels need ``calibration``,
+        :class:`dpda.decision.DecisionRule`: labels need ``calibration``,
         or a threshold passed at inference).
     overrides : dict or str, optional
         The overrides used for training (e.g. ``ssl_hub``, ``ssl_dim``).

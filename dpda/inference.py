@@ -12,12 +12,12 @@ Waveforms are scored by :meth:`DeepfakeDetector.score_signals`, files by
 prepared data sets by ``score_dataset`` (``evaluate.py``). Files are streamed:
 DataLoader workers decode them a block at a time
 (:func:`dpda.data.audio.stream_checked_audio`) and cut their windows
-(:func:`stream_windows`) while the model scores batches of windows, and only
+(:func:`dpda.streaming.stream_windows`) while the model scores batches of windows, and only
 per-window results are kept, so memory does not grow with a recording's
 length. The labelling calls (``classify_files``, ``score_timeline``) set aside
 windows without speech (:func:`dpda.data.audio.no_speech_reasons`: digital
 silence, or an RMS level below -60 dBFS): a recording without any gets the
-label :data:`NO_SPEECH` and its reason instead of a verdict.
+label :data:`dpda.decision.NO_SPEECH` and its reason instead of a verdict.
 
 With no source, the detector shipped in the package is loaded
 (:data:`DEFAULT_DETECTOR`: AASIST-L, released by clovaai under the MIT
@@ -44,7 +44,6 @@ Authors
 import dataclasses
 import os
 import re
-import sys
 
 import ruamel.yaml
 import torch
@@ -58,25 +57,32 @@ from speechbrain.utils.fetching import (
     LocalStrategy,
     fetch,
 )
-from tqdm import tqdm
 
-from dpda.calibration import Calibration, decide, posterior_bonafide
+from dpda.calibration import Calibration, posterior_bonafide
 from dpda.data.audio import (
     AudioError,
-    audio_duration,
     no_speech_reasons,
     read_checked_audio,
-    stream_checked_audio,
 )
 from dpda.data.pipelines import crop_or_tile
-from dpda.metrics import ASVSPOOF5_COST_MODEL, bayes_threshold
+from dpda.decision import (
+    NO_SPEECH,
+    DecisionRule,
+    decision_fields,
+    no_speech_decision,
+)
+from dpda.metrics import ASVSPOOF5_COST_MODEL
+from dpda.precision import autocast_dtype, check_precision, quantize_linear_int8
 from dpda.scores import score_batch, score_dataset
+from dpda.streaming import (
+    ProgressBar,
+    WindowChunks,
+    collate_as_list,
+    split_windows,
+)
 
 LONG_AUDIO_MODES = ("first", "windows")
 
-#: What makes a file unscorable rather than the run: bad audio, a missing or
-#: unreadable file, a remote file that cannot be fetched.
-UNREADABLE = (AudioError, OSError, ValueError)
 
 #: The detector shipped in the package: AASIST-L of clovaai/aasist (MIT
 #: licence, trained on ASVspoof 2019 LA), see its README.md.
@@ -274,48 +280,6 @@ def _as_mapping(overrides):
     return dict(overrides)
 
 
-def split_windows(signal, width, hop):
-    """Windows of ``width`` samples every ``hop`` covering a whole waveform.
-
-    When the windows do not reach the end, one more window aligned with the
-    end covers the tail, so every sample is scored and no window mixes tiled
-    copies; a signal no longer than one window is one window, tiled.
-
-    Arguments
-    ---------
-    signal : torch.Tensor
-        A 1-D waveform.
-    width, hop : int
-        Window length and hop, in samples.
-
-    Returns
-    -------
-    starts : list of int
-        The first sample of each window.
-    windows : torch.Tensor
-        ``[len(starts), width]``.
-
-    Example
-    -------
-    >>> starts, windows = split_windows(torch.arange(10.0), 4, 3)
-    >>> starts, windows.shape
-    ([0, 3, 6], torch.Size([3, 4]))
-    >>> split_windows(torch.arange(11.0), 4, 3)[0]
-    [0, 3, 6, 7]
-    >>> split_windows(torch.arange(3.0), 4, 3)[1].tolist()
-    [[0.0, 1.0, 2.0, 0.0]]
-    """
-    length = signal.shape[0]
-    if length <= width:
-        return [0], crop_or_tile(signal, width)[None]
-    windows = signal.unfold(0, width, hop)
-    starts = list(range(0, length - width + 1, hop))
-    if (length - width) % hop:
-        starts.append(length - width)
-        windows = torch.cat([windows, signal[length - width :][None]])
-    return starts, windows
-
-
 def _read_input(path, sample_rate, savedir=None):
     """A file as a detector's input, ``[T]`` on the CPU (remote: fetched)."""
     path = str(path)
@@ -327,218 +291,6 @@ def _read_input(path, sample_rate, savedir=None):
     )
 
 
-#: The label of a file or window with no speech to judge (see
-#: :func:`dpda.data.audio.no_speech_reasons`): neither bona fide nor spoof.
-NO_SPEECH = "no speech"
-
-#: Samples of a waveform cut into windows at a time (about a minute at 16 kHz).
-_BLOCK = 2**20
-
-
-class _WindowCutter:
-    """The windows of :func:`split_windows` (``first_only``: of
-    ``crop_or_tile(signal, width)``) of a waveform arriving in blocks, holding
-    no more than a window and a block of it."""
-
-    def __init__(self, width, hop, first_only=False):
-        self.width, self.hop, self.first_only = width, hop, first_only
-        self.buffer = torch.zeros(0)
-        self.buffer_start = 0  # sample index of buffer[0]
-        self.length = 0
-        self.next_start = 0  # of the next regular window
-        self.count = 0  # windows given so far
-
-    def push(self, block):
-        """Append samples; the windows they complete, ``(starts, [k, W])``."""
-        self.length += block.shape[0]
-        if self.first_only and self.count:
-            return [], None  # the file is only counted from now on
-        self.buffer = torch.cat([self.buffer, block])
-        last = self.length - self.width  # the last start a window fits at
-        if last < self.next_start:
-            return [], None
-        count = 1 if self.first_only else (last - self.next_start) // self.hop + 1
-        offset = self.next_start - self.buffer_start
-        windows = self.buffer[offset:].unfold(0, self.width, self.hop)[:count]
-        starts = [self.next_start + i * self.hop for i in range(count)]
-        self.next_start += count * self.hop
-        self.count += count
-        # Keep the last window's worth: the tail window may need it.
-        keep = min(self.next_start, self.length - self.width) - self.buffer_start
-        if self.first_only:
-            keep = self.buffer.shape[0]
-        self.buffer = self.buffer[keep:].clone()
-        self.buffer_start += keep
-        return starts, windows.clone()
-
-    def finish(self):
-        """The last windows once the waveform has ended: a short waveform's
-        one window, tiled, or the window aligned with the end."""
-        if self.count == 0 and self.length:
-            return [0], crop_or_tile(self.buffer, self.width)[None]
-        if self.first_only or (self.length - self.width) % self.hop == 0:
-            return [], None
-        start = self.length - self.width
-        self.count += 1
-        return [start], self.buffer[start - self.buffer_start :][None].clone()
-
-
-def stream_windows(blocks, width, hop, first_only=False):
-    """The windows of :func:`split_windows` over a waveform arriving in blocks.
-
-    What ``split_windows(torch.cat(blocks), width, hop)`` gives (with
-    ``first_only``: ``crop_or_tile(torch.cat(blocks), width)[None]``, the
-    first window), given as soon as each window is complete and holding no
-    more than a window and a block, so a recording of any length can be cut.
-
-    Arguments
-    ---------
-    blocks : iterable of torch.Tensor
-        Consecutive parts of a 1-D waveform, of any lengths.
-    width, hop : int
-        Window length and hop, in samples.
-    first_only : bool
-        Only the first window (the rest is read, not kept).
-
-    Yields
-    ------
-    starts : list of int
-        The first sample of each window.
-    windows : torch.Tensor
-        ``[len(starts), width]``.
-
-    Example
-    -------
-    >>> signal = torch.arange(11.0)
-    >>> [s for starts, _ in stream_windows(signal.split(2), 4, 3) for s in starts]
-    [0, 3, 6, 7]
-    >>> [w.tolist() for _, w in stream_windows(signal[:3].split(1), 4, 3)]
-    [[[0.0, 1.0, 2.0, 0.0]]]
-    """
-    cutter = _WindowCutter(width, hop, first_only)
-    for block in blocks:
-        starts, windows = cutter.push(block)
-        if starts:
-            yield starts, windows
-    starts, windows = cutter.finish()
-    if starts:
-        yield starts, windows
-
-
-def _blocks(source, sample_rate):
-    """A waveform in blocks: a tensor split, or a file streamed (a remote
-    one fetched first) by :func:`dpda.data.audio.stream_checked_audio`."""
-    if isinstance(source, torch.Tensor):
-        return source.detach().cpu().split(_BLOCK)
-    path = str(source)
-    if not os.path.exists(path):
-        source, name = split_path(path)
-        path = str(fetch(name, source=source))
-    return stream_checked_audio(path, sample_rate, channel_policy="mean")
-
-
-class _WindowChunks(torch.utils.data.IterableDataset):
-    """The windows of waveforms or files, decoded and cut in chunks of at
-    most ``chunk`` windows, in items ``(index, kind, payload)``: ``windows``
-    with ``(starts, [k, W], no-speech reasons)``, then ``end`` with the
-    length in samples, or ``error`` with the :data:`UNREADABLE` error. In a
-    DataLoader, worker ``i`` of ``n`` reads the files ``i, i + n, ...``."""
-
-    def __init__(self, sources, sample_rate, width, hop, first_only, chunk):
-        self.sources, self.sample_rate = sources, sample_rate
-        self.cut = (width, hop, first_only)
-        self.chunk = chunk
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        first, step = (0, 1) if info is None else (info.id, info.num_workers)
-        for index in range(first, len(self.sources), step):
-            yield from self._items(index)
-
-    def _items(self, index):
-        length = 0
-
-        def counted(blocks):
-            """The blocks as they come, adding up their length."""
-            nonlocal length
-            for block in blocks:
-                length += block.shape[0]
-                yield block
-
-        try:
-            blocks = counted(_blocks(self.sources[index], self.sample_rate))
-            for starts, windows in stream_windows(blocks, *self.cut):
-                yield from self._chunks(index, starts, windows)
-        except UNREADABLE as error:
-            yield index, "error", error
-            return
-        yield index, "end", length
-
-    def _chunks(self, index, starts, windows):
-        for i in range(0, len(starts), self.chunk):
-            part = windows[i : i + self.chunk]
-            payload = starts[i : i + self.chunk], part, no_speech_reasons(part)
-            yield index, "windows", payload
-
-
-class _ProgressBar:
-    """A progress bar on stderr over the seconds of audio decoded and scored,
-    with the time left: its total is the sum of the durations the headers
-    declare (0 for a file that has none, e.g. a missing one)."""
-
-    def __init__(self, sources, sample_rate, cut, enabled):
-        self.bar, self.rate, self.hop = None, sample_rate, cut[1]
-        if not enabled:
-            return
-        self.durations = [
-            s.shape[0] / sample_rate
-            if isinstance(s, torch.Tensor)
-            else audio_duration(str(s)) or 0.0
-            for s in sources
-        ]
-        self.credited = [0.0] * len(sources)
-        total = sum(self.durations)
-        self.bar = tqdm(
-            total=total or None,
-            desc="audio scored",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s "
-            "[{elapsed}<{remaining}]"
-            if total
-            else None,
-        )
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
-
-    def _credit(self, index, seconds):
-        if seconds > self.credited[index]:
-            self.bar.update(seconds - self.credited[index])
-            self.credited[index] = seconds
-
-    def windows(self, index, start):
-        """Windows of source ``index`` up to the one at ``start`` are done."""
-        if self.bar is not None:
-            seconds = (start + self.hop) / self.rate
-            self._credit(index, min(seconds, self.durations[index] or seconds))
-
-    def done(self, index, length):
-        """Source ``index`` has ended (``length`` samples; ``None``: failed)."""
-        if self.bar is not None:
-            seconds = self.durations[index] if length is None else length / self.rate
-            self._credit(index, seconds)
-
-
-def _as_list(items):
-    """The DataLoader collate of :class:`_WindowChunks`: items as they are."""
-    return items
-
-
 def _problem(error, path):
     """What is wrong with a file, without its path (which fetching may have
     made absolute)."""
@@ -547,278 +299,15 @@ def _problem(error, path):
     return str(error).replace(f"{path}: ", "", 1)
 
 
-def _decision_fields(decision):
-    """The per-file fields of a decision (:meth:`DecisionRule.decide`, or
-    :func:`_no_speech_decision` with its ``reason``)."""
-    fields = {k: decision[k] for k in ("score", "llr", "p_bonafide", "label")}
-    fields["reason"] = decision.get("reason")
-    return fields
-
-
-def _no_speech_decision(rule, reasons):
-    """The decision on a recording none of whose windows holds speech: the
-    label :data:`NO_SPEECH`, no score, the reason, and the rule that would
-    have applied."""
-    silent = all(r == "digital silence" for r in reasons)
-    return {
-        "score": None,
-        "calibrated": rule.calibration is not None,
-        "llr": None,
-        "p_bonafide": None,
-        "prior": rule.prior,
-        "label": NO_SPEECH,
-        # Some windows silent, the others quiet: the level says it all.
-        "reason": "digital silence"
-        if silent
-        else next(r for r in reasons if r != "digital silence"),
-        "rule": rule.name,
-        "rule_text": rule.text,
-        "p_threshold": rule.p_threshold,
-        "llr_threshold": rule.llr_threshold,
-        "llr_band": rule.llr_band,
-        "threshold": rule.threshold,
-        "cost_model": dict(rule.cost_model) if rule.name == "bayes" else None,
-    }
-
-
-#: The label of a recording whose LLR lies inside the detector's uncertain
-#: band: the evidence is too weak for a verdict either way.
-UNCERTAIN = "uncertain"
-#: The label given by a detector without calibration when no threshold was
-#: passed: its raw scores carry no stated meaning, so there is no verdict.
-UNCALIBRATED = "uncalibrated"
-
-
-@dataclasses.dataclass
-class DecisionRule:
-    """How a detector turns a score into a label: the one rule, stated once.
-
-    Every label dpda shows (``classify_file``, ``dpda-detect``, the demo,
-    the model card) comes from :meth:`decide`, beside :attr:`text`, which
-    states the rule with its thresholds in the units shown. No rule gives a
-    verdict without evidence:
-
-    * ``bayes`` (calibrated detector): the Bayes decision of the cost model
-      on the calibrated LLR. The probability shown is the posterior of bona
-      fide at the prior ``1 - p_spoof``; deciding bona fide costs less in
-      expectation when ``c_miss P(bona fide) >= c_fa P(spoof)``, that is when
-      ``P(bona fide) >= c_fa / (c_miss + c_fa)`` (10/11 = 0.9091 for
-      ASVspoof 5's costs), which is ``LLR >= bayes_threshold(...)``. So a
-      probability of 0.88 with the label spoof is no contradiction: 0.88 is
-      below the stated 0.9091. With an ``uncertain_band`` of half-width
-      ``h``, an LLR within ``h`` of that threshold (``t - h <= LLR < t + h``)
-      is labelled :data:`UNCERTAIN` rather than bona fide or spoof.
-    * ``score_threshold`` (a threshold the user passed): bona fide when the
-      raw score is above it, spoof otherwise, calibrated or not (the LLR and
-      probability are still given when the detector is calibrated).
-    * ``uncalibrated`` (no calibration, no threshold passed): every score is
-      labelled :data:`UNCALIBRATED`; raw scores carry no stated meaning, so
-      no bare binary label is given.
-
-    Arguments
-    ---------
-    score_threshold : float, optional
-        A threshold on raw scores passed by the user: the ``score_threshold``
-        rule. ``None``: the detector's own rule.
-    calibration : dpda.calibration.Calibration, optional
-        The map from scores to LLRs; ``None``: not calibrated.
-    cost_model : dict, optional
-        ``p_spoof``, ``c_miss``, ``c_fa``; missing keys: ASVspoof 5's.
-    uncertain_band : float, optional
-        Half-width, in LLR units, of the band around the Bayes threshold
-        labelled :data:`UNCERTAIN`; ``None`` or 0: no band.
-
-    Example
-    -------
-    >>> cal = Calibration(scale=1.0, offset=0.0, prior=0.655)
-    >>> rule = DecisionRule(None, cal)
-    >>> out = rule.decide(-0.92)
-    >>> round(out["p_bonafide"], 3), round(out["p_threshold"], 4), out["label"]
-    (0.883, 0.9091, 'spoof')
-    >>> print(rule.text)
-    bona fide when P(bona fide) >= 0.9091 (Bayes decision of the cost model P(spoof) 0.05, Cmiss 1, Cfa 10 on the calibrated LLR: P(bona fide) at the prior 0.95 against Cfa / (Cmiss + Cfa))
-    >>> even = DecisionRule(None, cal, {"p_spoof": 0.5, "c_fa": 1}, uncertain_band=1.0)
-    >>> [even.decide(s)["label"] for s in (-1.5, -0.5, 0.5, 1.0)]
-    ['spoof', 'uncertain', 'uncertain', 'bonafide']
-    >>> print(even.text)
-    bona fide when P(bona fide) >= 0.7311, spoof when P(bona fide) < 0.2689, uncertain in between (the LLR within 1 of the Bayes threshold 0: too little evidence); Bayes decision of the cost model P(spoof) 0.5, Cmiss 1, Cfa 1 on the calibrated LLR, P(bona fide) at the prior 0.5
-    >>> DecisionRule().decide(2.5)["label"]
-    'uncalibrated'
-    >>> print(DecisionRule(0.5).text)
-    bona fide when score > 0.5000 (a threshold on raw scores passed by the user; no probability)
-    """
-
-    score_threshold: float = None
-    calibration: Calibration = None
-    cost_model: dict = None
-    uncertain_band: float = None
-
-    def __post_init__(self):
-        if self.score_threshold is not None:
-            self.score_threshold = float(self.score_threshold)
-            if self.score_threshold != self.score_threshold:  # NaN labels nothing
-                raise ValueError("the score threshold must be a number, got NaN")
-        self.cost_model = {**ASVSPOOF5_COST_MODEL, **(self.cost_model or {})}
-        bayes_threshold(**self.cost_model)  # checks the costs
-        if self.uncertain_band is not None:
-            self.uncertain_band = float(self.uncertain_band)
-            if not 0 <= self.uncertain_band < float("inf"):
-                raise ValueError(
-                    "uncertain_band is a half-width in LLR units: a number >= 0 "
-                    f"(or null for no band), got {self.uncertain_band}"
-                )
-
-    @property
-    def name(self):
-        """``"score_threshold"``, ``"bayes"`` or ``"uncalibrated"``."""
-        if self.score_threshold is not None:
-            return "score_threshold"
-        return "bayes" if self.calibration is not None else "uncalibrated"
-
-    @property
-    def labels(self):
-        """The labels this rule can give, verdicts first."""
-        if self.name == "uncalibrated":
-            return (UNCALIBRATED,)
-        return ("bonafide", "spoof") + ((UNCERTAIN,) if self.llr_band else ())
-
-    @property
-    def prior(self):
-        """Prior of bona fide of the shown probability (``None`` uncalibrated)."""
-        return None if self.calibration is None else 1 - self.cost_model["p_spoof"]
-
-    @property
-    def p_threshold(self):
-        """The Bayes threshold on P(bona fide), ``c_fa / (c_miss + c_fa)``,
-        or ``None`` when the rule is not ``bayes``."""
-        if self.name != "bayes":
-            return None
-        return self.cost_model["c_fa"] / (
-            self.cost_model["c_miss"] + self.cost_model["c_fa"]
-        )
-
-    @property
-    def llr_threshold(self):
-        """The Bayes threshold on LLRs, or ``None`` when the rule is not ``bayes``."""
-        return bayes_threshold(**self.cost_model) if self.name == "bayes" else None
-
-    @property
-    def llr_band(self):
-        """``(low, high)``: LLRs in ``[low, high)`` are :data:`UNCERTAIN`;
-        ``None`` without a band."""
-        if self.name != "bayes" or not self.uncertain_band:
-            return None
-        t, h = self.llr_threshold, self.uncertain_band
-        return t - h, t + h
-
-    @property
-    def p_band(self):
-        """:attr:`llr_band` as probabilities of bona fide at :attr:`prior`."""
-        band = self.llr_band
-        if band is None:
-            return None
-        return tuple(posterior_bonafide(v, self.prior) for v in band)
-
-    @property
-    def threshold(self):
-        """The rule's threshold in raw-score units (what timelines draw), or
-        ``None`` for the ``uncalibrated`` rule."""
-        if self.name != "bayes":
-            return self.score_threshold
-        return (self.llr_threshold - self.calibration.offset) / self.calibration.scale
-
-    @property
-    def text(self):
-        """The rule in words, its thresholds in the units shown beside labels."""
-        if self.name == "score_threshold":
-            return (
-                f"bona fide when score > {self.score_threshold:.4f} (a threshold "
-                "on raw scores passed by the user; no probability)"
-            )
-        if self.name == "uncalibrated":
-            return (
-                "no label: the detector is not calibrated, so its raw scores "
-                "(higher = more bona fide) have no stated threshold; pass a "
-                "threshold on raw scores to get bona fide / spoof labels"
-            )
-        cost = self.cost_model
-        why = (
-            f"Bayes decision of the cost model P(spoof) {cost['p_spoof']:g}, Cmiss "
-            f"{cost['c_miss']:g}, Cfa {cost['c_fa']:g} on the calibrated LLR"
-        )
-        if self.llr_band is None:
-            return (
-                f"bona fide when P(bona fide) >= {self.p_threshold:.4f} ({why}: "
-                f"P(bona fide) at the prior {self.prior:g} against "
-                "Cfa / (Cmiss + Cfa))"
-            )
-        low, high = self.p_band
-        return (
-            f"bona fide when P(bona fide) >= {high:.4f}, spoof when P(bona fide) "
-            f"< {low:.4f}, uncertain in between (the LLR within "
-            f"{self.uncertain_band:g} of the Bayes threshold "
-            f"{self.llr_threshold + 0.0:g}: too little evidence); {why}, "
-            f"P(bona fide) at the prior {self.prior:g}"
-        )
-
-    def decide(self, score):
-        """Label a raw score.
-
-        Arguments
-        ---------
-        score : float
-            The bona fide logit.
-
-        Returns
-        -------
-        dict
-            ``score``, ``calibrated``, ``llr`` and ``p_bonafide`` (``None``
-            uncalibrated), ``prior``, ``label`` (one of :attr:`labels`:
-            ``"bonafide"``, ``"spoof"``, :data:`UNCERTAIN` or
-            :data:`UNCALIBRATED`), ``rule`` (:attr:`name`), ``rule_text``
-            (:attr:`text`), ``p_threshold``, ``llr_threshold``, ``llr_band``,
-            ``threshold`` (raw-score units) and ``cost_model`` (``None``
-            unless the rule is ``bayes``).
-        """
-        score = float(score)
-        calibrated = self.calibration is not None
-        result = {"score": score, "calibrated": calibrated, "llr": None}
-        result["p_bonafide"] = None
-        if calibrated:
-            result["llr"] = float(self.calibration.llr(score))
-            result["p_bonafide"] = posterior_bonafide(result["llr"], self.prior)
-        band = self.llr_band
-        if self.name == "score_threshold":
-            label = "bonafide" if score > self.score_threshold else "spoof"
-        elif self.name == "uncalibrated":
-            label = UNCALIBRATED
-        elif band is not None and band[0] <= result["llr"] < band[1]:
-            label = UNCERTAIN
-        else:
-            label = decide(result["llr"], **self.cost_model)
-        result.update(
-            prior=self.prior,
-            label=label,
-            rule=self.name,
-            rule_text=self.text,
-            p_threshold=self.p_threshold,
-            llr_threshold=self.llr_threshold,
-            llr_band=band,
-            threshold=self.threshold,
-            cost_model=dict(self.cost_model) if self.name == "bayes" else None,
-        )
-        return result
-
-
 class DeepfakeDetector(Pretrained):
     """Score files or waveforms with a trained speech deepfake detector.
 
     The score of an utterance is the model's bona fide logit (higher = more
-    bona fide). Labels follow the detector's :class:`DecisionRule`
+    bona fide). Labels follow the detector's :class:`dpda.decision.DecisionRule`
     (:meth:`decision_rule`): the Bayes decision of ``cost_model`` when the
-    detector is calibrated (:data:`UNCERTAIN` inside its
+    detector is calibrated (:data:`dpda.decision.UNCERTAIN` inside its
     ``uncertain_band``), a threshold on raw scores when the caller passes
-    one, and otherwise no verdict: :data:`UNCALIBRATED`.
+    one, and otherwise no verdict: :data:`dpda.decision.UNCALIBRATED`.
 
     Hyperparameters read from ``hyperparams.yaml``:
 
@@ -847,7 +336,7 @@ class DeepfakeDetector(Pretrained):
       calibrated scores.
     * ``uncertain_band`` (optional, default ``null``: no band): half-width,
       in LLR units, of the band around the Bayes threshold whose scores are
-      labelled :data:`UNCERTAIN` (see :class:`DecisionRule`).
+      labelled :data:`dpda.decision.UNCERTAIN` (see :class:`dpda.decision.DecisionRule`).
 
     Arguments
     ---------
@@ -889,6 +378,9 @@ class DeepfakeDetector(Pretrained):
         self.calibration = Calibration.from_dict(hparams.get("calibration"))
         self.cost_model = {**ASVSPOOF5_COST_MODEL, **(hparams.get("cost_model") or {})}
         self.uncertain_band = hparams.get("uncertain_band")
+        # Scores in float32 unless use_precision() says otherwise.
+        self.precision = "fp32"
+        self._float_model = None
         if "audio_normalizer" not in hparams:
             # Pretrained's default normaliser resamples to 16 kHz whatever the
             # model was trained on.
@@ -1019,7 +511,7 @@ class DeepfakeDetector(Pretrained):
         (:func:`dpda.data.audio.no_speech_reasons`: digital silence, or an
         RMS level below -60 dBFS) are not scored and do not count in the
         verdict; when no window holds speech, the verdict is
-        :data:`NO_SPEECH` with its reason.
+        :data:`dpda.decision.NO_SPEECH` with its reason.
 
         Arguments
         ---------
@@ -1115,12 +607,12 @@ class DeepfakeDetector(Pretrained):
 
     def _verdict(self, record, rule=None):
         """The decision on a record: the mean of its scored windows, labelled
-        by ``rule`` (default :meth:`decision_rule`), or :data:`NO_SPEECH`
+        by ``rule`` (default :meth:`decision_rule`), or :data:`dpda.decision.NO_SPEECH`
         when none was."""
         rule = self.decision_rule() if rule is None else rule
         scores = [v for v in record["scores"] if v is not None]
         if not scores:
-            return _no_speech_decision(rule, record["reasons"])
+            return no_speech_decision(rule, record["reasons"])
         return rule.decide(sum(scores) / len(scores))
 
     def _score_sources(
@@ -1130,7 +622,7 @@ class DeepfakeDetector(Pretrained):
 
         Each source is decoded block by block (by ``num_workers`` DataLoader
         processes, so that decoding overlaps scoring), cut into the windows
-        ``cut = (width, hop, first_only)`` says (see :func:`stream_windows`)
+        ``cut = (width, hop, first_only)`` says (see :func:`dpda.streaming.stream_windows`)
         and scored ``batch_size`` windows per forward pass, windows of
         several sources sharing passes; only per-window results are kept.
         With ``speech``, windows without speech are not scored.
@@ -1140,16 +632,16 @@ class DeepfakeDetector(Pretrained):
         (why not) and ``error`` (the :data:`UNREADABLE` error, or ``None``).
         """
         rate = int(self.hparams.sample_rate)
-        chunks = _WindowChunks(list(sources), rate, *cut, chunk=batch_size)
+        chunks = WindowChunks(list(sources), rate, *cut, chunk=batch_size)
         loader = torch.utils.data.DataLoader(
-            chunks, batch_size=None, num_workers=num_workers, collate_fn=_as_list
+            chunks, batch_size=None, num_workers=num_workers, collate_fn=collate_as_list
         )
         records = [
             {"length": None, "starts": [], "scores": [], "reasons": [], "error": None}
             for _ in chunks.sources
         ]
         pending = []  # (index, position, window) waiting for a forward pass
-        with _ProgressBar(chunks.sources, rate, cut, progress) as bar:
+        with ProgressBar(chunks.sources, rate, cut, progress) as bar:
             for index, kind, payload in loader:
                 record = records[index]
                 if kind == "windows":
@@ -1191,6 +683,49 @@ class DeepfakeDetector(Pretrained):
             records[index]["scores"][position] = score
             bar.windows(index, records[index]["starts"][position])
 
+    def use_precision(self, precision):
+        """Score in another precision from now on (opt-in; the default is ``fp32``).
+
+        ``bf16`` runs the forward pass under bfloat16 autocast, ``int8``
+        through a copy of the model whose Linear layers are dynamic int8
+        (:mod:`dpda.precision`); both change the scores (by how much:
+        ``benchmarks/detector_speed.py``, ``benchmarks/ssl_precision.py``).
+        ``fp32`` goes back to the float32 model.
+
+        Arguments
+        ---------
+        precision : str
+            ``fp32``, ``bf16`` or ``int8`` (CPU only).
+
+        Returns
+        -------
+        DeepfakeDetector
+            This detector.
+
+        Example
+        -------
+        >>> from dpda.models.raw_cnn import RawCNN
+        >>> hparams = {"sample_rate": 16000, "threshold": 0.0, "window_samples": 800}
+        >>> detector = DeepfakeDetector(
+        ...     modules={"model": RawCNN(channels=[4], kernel_size=33)},
+        ...     hparams=hparams,
+        ... )
+        >>> wav = torch.randn(1, 800)
+        >>> fp32 = detector.score_batch(wav)
+        >>> bf16 = detector.use_precision("bf16").score_batch(wav)
+        >>> bool((bf16 - fp32).abs().max() < 0.1), detector.use_precision("fp32").precision
+        (True, 'fp32')
+        """
+        check_precision(precision, self.device)
+        if self._float_model is not None:  # back to float32 first
+            self.mods.model = self._float_model
+            self._float_model = None
+        if precision == "int8":
+            self._float_model = self.mods.model
+            self.mods.model = quantize_linear_int8(self.mods.model.eval())
+        self.precision = precision
+        return self
+
     def _windows(self, signal):
         """Split a 1-D waveform into the windows that are scored, ``[N, W]``."""
         width = self.window_samples
@@ -1205,7 +740,10 @@ class DeepfakeDetector(Pretrained):
             return torch.cat(
                 [
                     score_batch(
-                        self.mods.model, part, torch.ones(len(part), device=self.device)
+                        self.mods.model,
+                        part,
+                        torch.ones(len(part), device=self.device),
+                        precision=autocast_dtype(self.precision),
                     )
                     for part in windows.split(chunk)
                 ]
@@ -1425,10 +963,11 @@ class DeepfakeDetector(Pretrained):
                 lengths=lengths,
                 collate_fn=collate_fn,
                 progress=progress,
+                precision=autocast_dtype(self.precision),
             )
 
     def decision_rule(self, prior=None, cost_model=None, threshold=None):
-        """The :class:`DecisionRule` that labels this detector's scores.
+        """The :class:`dpda.decision.DecisionRule` that labels this detector's scores.
 
         Arguments
         ---------
@@ -1446,7 +985,7 @@ class DeepfakeDetector(Pretrained):
         DecisionRule
             With no ``threshold``: Bayes decisions on calibrated LLRs (with
             the detector's ``uncertain_band``), or no verdict
-            (:data:`UNCALIBRATED`) when the detector is not calibrated.
+            (:data:`dpda.decision.UNCALIBRATED`) when the detector is not calibrated.
 
         Example
         -------
@@ -1473,11 +1012,14 @@ class DeepfakeDetector(Pretrained):
         ratio and the posterior probability of bona fide at the cost model's
         prior, and the label is the cost model's Bayes decision: bona fide
         when that probability is at least ``p_threshold``, or
-        :data:`UNCERTAIN` when the LLR lies inside the detector's
+        :data:`dpda.decision.UNCERTAIN` when the LLR lies inside the detector's
         ``uncertain_band`` around the threshold. Without calibration there
-        is no verdict: the label is :data:`UNCALIBRATED` and ``llr`` and
+        is no verdict: the label is :data:`dpda.decision.UNCALIBRATED` and ``llr`` and
         ``p_bonafide`` are ``None``. A ``threshold`` on raw scores gives a
-        bona fide / spoof label in either case.
+        bona fide / spoof label in either case. Windows without speech
+        (:func:`dpda.data.audio.no_speech_reasons`) are not scored, as in
+        :meth:`classify_files`; a file with none to score gets the label
+        :data:`dpda.decision.NO_SPEECH`, its ``reason`` and no score.
 
         Arguments
         ---------
@@ -1498,14 +1040,25 @@ class DeepfakeDetector(Pretrained):
         dict
             :meth:`DecisionRule.decide`'s: ``score`` (raw bona fide logit),
             ``calibrated``, ``llr``, ``p_bonafide``, ``prior``, ``label``
-            (``"bonafide"``, ``"spoof"``, :data:`UNCERTAIN` or
-            :data:`UNCALIBRATED`), ``rule``, ``rule_text`` (the rule in
+            (``"bonafide"``, ``"spoof"``, :data:`dpda.decision.UNCERTAIN` or
+            :data:`dpda.decision.UNCALIBRATED`), ``rule``, ``rule_text`` (the rule in
             words), ``p_threshold`` (on ``p_bonafide``), ``llr_threshold``,
-            ``llr_band``, ``threshold`` (the decision on raw scores) and
-            ``cost_model``.
+            ``llr_band``, ``threshold`` (the decision on raw scores),
+            ``cost_model`` and ``reason`` (why there is no speech, else
+            ``None``).
         """
-        score = self.score_file(path, **kwargs)
-        return self.classify_score(score, prior, cost_model, threshold)
+        signal = self.load_audio(path, **kwargs)
+        windows = self._windows(signal.to(self.device))
+        reasons = no_speech_reasons(windows)
+        rule = self.decision_rule(prior, cost_model, threshold)
+        speech = windows[[reason is None for reason in reasons]]
+        if not len(speech):  # no window to judge: no verdict
+            decision = no_speech_decision(rule, reasons)
+            if self.long_audio == "first" and len(signal) > self.window_samples:
+                decision["reason"] += " in the first window, the part scored"
+            return decision
+        score = self._score_windows(speech, self.window_batch_size).mean().item()
+        return {**rule.decide(score), "reason": None}
 
     def classify_files(
         self,
@@ -1524,7 +1077,7 @@ class DeepfakeDetector(Pretrained):
         :meth:`score_timeline` scores it. Windows without speech
         (:func:`dpda.data.audio.no_speech_reasons`) are set aside: a file
         none of whose scored windows holds speech gets the label
-        :data:`NO_SPEECH` and its ``reason``, neither bona fide nor spoof. A
+        :data:`dpda.decision.NO_SPEECH` and its ``reason``, neither bona fide nor spoof. A
         file that cannot be read (missing, empty, not audio, too short:
         :data:`UNREADABLE`) gets its error and the others are scored. What
         ``dpda-detect`` reports.
@@ -1605,7 +1158,7 @@ class DeepfakeDetector(Pretrained):
                     and record["length"] > cut[0]
                 ):
                     decision["reason"] += " in the first window, the part scored"
-            row.update(_decision_fields(decision))
+            row.update(decision_fields(decision))
         return rows
 
     def classify_score(self, score, prior=None, cost_model=None, threshold=None):

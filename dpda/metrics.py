@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from dpda.labels import BONAFIDE_PLACEHOLDERS, LABELS
+from dpda.labels import BONAFIDE_PLACEHOLDERS, LABELS, NO_ATTACK
 
 logger = logging.getLogger(__name__)
 
@@ -854,11 +854,15 @@ def summarize(trials, group_by, factor_type="auto"):
         ``"spoof"``: the condition only describes spoofs (attack, vocoder):
         each value's EER uses ALL bona fide trials against that value's
         spoofs, and bona fide trials get no row of their own.
+        ``"bonafide"``: the condition only describes bona fide trials (the
+        real source of a recording): each value's bona fide trials against
+        ALL spoofs, and spoofs get no row of their own.
         ``"both"``: the condition applies to both classes (codec,
         transmission, compression): each value uses the bona fide and spoofed
         trials of that value.
         ``"auto"`` (default): ``"spoof"`` when every bona fide trial carries a
-        placeholder value (``-`` or ``bonafide``), else ``"both"``.
+        placeholder value (``-`` or ``bonafide``), ``"bonafide"`` when every
+        spoof does (``-``), else ``"both"``.
 
     Returns
     -------
@@ -882,9 +886,10 @@ def summarize(trials, group_by, factor_type="auto"):
     {'attack': 'A08', 'trials': 3, 'bonafide': 2, 'spoof': 1, 'EER': 0.0, 'minDCF': 0.0}
     {'attack': 'pooled', 'trials': 4, 'bonafide': 2, 'spoof': 2, 'EER': 50.0, 'minDCF': 0.5}
     """
-    if factor_type not in ("auto", "spoof", "both"):
+    if factor_type not in ("auto", "spoof", "bonafide", "both"):
         raise ValueError(
-            f"factor_type must be 'auto', 'spoof' or 'both', got {factor_type!r}"
+            "factor_type must be 'auto', 'spoof', 'bonafide' or 'both', "
+            f"got {factor_type!r}"
         )
     scores = np.empty(len(trials), dtype=np.float64)
     is_bona = np.empty(len(trials), dtype=bool)
@@ -904,8 +909,11 @@ def summarize(trials, group_by, factor_type="auto"):
         raise ValueError("Scores contain NaN or inf; cannot compute the EER")
     values = np.asarray(values, dtype=object)
     if factor_type == "auto":
-        bona_values = set(values[is_bona])
-        factor_type = "spoof" if bona_values <= set(BONAFIDE_PLACEHOLDERS) else "both"
+        factor_type = "both"
+        if set(values[is_bona]) <= set(BONAFIDE_PLACEHOLDERS):
+            factor_type = "spoof"
+        elif set(values[~is_bona]) <= {NO_ATTACK}:
+            factor_type = "bonafide"
 
     def row(value, bona, spoof):
         """The table row of one condition."""
@@ -926,6 +934,9 @@ def summarize(trials, group_by, factor_type="auto"):
     if factor_type == "spoof":
         for value in sorted(set(values[~is_bona]), key=_natural_key):
             rows.append(row(value, all_bona, scores[~is_bona & (values == value)]))
+    elif factor_type == "bonafide":
+        for value in sorted(set(values[is_bona]), key=_natural_key):
+            rows.append(row(value, scores[is_bona & (values == value)], all_spoof))
     else:
         for value in sorted(set(values), key=_natural_key):
             selected = values == value

@@ -88,12 +88,24 @@ def paired_differences(rows, system, reference, metric):
     }
 
 
+def run_references(spec):
+    """The references of a study's run entry, as a list of names.
+
+    Example
+    -------
+    >>> run_references({"name": "p", "reference": "n"}), run_references({"name": "b"})
+    (['n'], [])
+    """
+    references = spec.get("reference") or []
+    return [references] if isinstance(references, str) else list(references)
+
+
 def study_pairs(study, names):
     """The (system, reference) pairs of a study.
 
     Every run is compared with the study's ``baseline``; a run entry with a
-    ``reference`` (e.g. the aligners against the unaligned two-path run) is
-    compared with it too.
+    ``reference`` (e.g. the aligners against the unaligned two-path run; a
+    name or a list of names) is compared with it too.
 
     Arguments
     ---------
@@ -114,6 +126,9 @@ def study_pairs(study, names):
     ...          {"name": "p", "reference": "n"}]}
     >>> study_pairs(study, ["b", "n", "p"])
     [('n', 'b'), ('p', 'b'), ('p', 'n')]
+    >>> study["runs"][2]["reference"] = ["n", "b"]
+    >>> study_pairs(study, ["b", "n", "p"])
+    [('n', 'b'), ('p', 'b'), ('p', 'n')]
     """
     pairs = []
     baseline = study.get("baseline")
@@ -121,7 +136,7 @@ def study_pairs(study, names):
         name = spec["name"]
         if name not in names:
             continue
-        for reference in (baseline, spec.get("reference")):
+        for reference in (baseline, *run_references(spec)):
             if reference and reference != name and reference in names:
                 if (name, reference) not in pairs:
                     pairs.append((name, reference))

@@ -206,3 +206,22 @@ runs:
     assert scores[("base", "1")] != scores[("base", "2")]
     for png in ("eer.png", "dev_loss.png", "conflicts.png", "det_in_the_wild.png"):
         assert os.path.getsize(os.path.join(out, png)) > 5000
+
+
+def test_collect_keeps_the_eer_of_every_condition(tmp_path):
+    """Per codec (``codecEER_``) and per other condition (``condEER_``), the
+    pooled rows left out."""
+    folder = str(tmp_path / "s" / "a" / "1")
+    fake_run(folder, [0.5], {"rw": 12.0}, None, 10.0)
+    path = os.path.join(folder, "eval_results.json")
+    results = json.load(open(path))
+    results["rw"]["breakdown"] = {
+        "source": [{"source": "vctk", "EER": 5.0}, {"source": "pooled", "EER": 12.0}],
+        "codec": [{"codec": "mp3_16k", "EER": 20.0}, {"codec": "pooled", "EER": 12.0}],
+    }
+    json.dump(results, open(path, "w"))
+    study = {"name": "s", "output_folder": str(tmp_path / "s")}
+    per_run, _ = collect(study, [Run("a", "x.yaml", 1, {}, folder)])
+    row = per_run["a"][0]
+    conditions = {k: v for k, v in row.items() if "EER_rw" in k and k != "EER_rw"}
+    assert conditions == {"condEER_rw/source=vctk": 5.0, "codecEER_rw_mp3_16k": 20.0}

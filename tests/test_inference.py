@@ -23,13 +23,9 @@ from speechbrain.dataio.dataio import read_audio
 from dpda.data.audio import AudioError, read_checked_audio, stream_checked_audio
 from dpda.data.pipelines import crop_or_tile
 from dpda.export import export_detector, extract_model_hparams
-from dpda.inference import (
-    DeepfakeDetector,
-    check_trusted_source,
-    split_windows,
-    stream_windows,
-)
+from dpda.inference import DeepfakeDetector, check_trusted_source
 from dpda.scores import score_batch, score_dataset
+from dpda.streaming import split_windows, stream_windows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINI = os.path.join(ROOT, "hparams", "mini_dpda_rawboost.yaml")
@@ -715,6 +711,11 @@ def test_silence_and_a_quiet_file_are_no_speech(tmp_path):
         assert first == (window_seconds is None)
     # Raw scores stay available for every file (score files need one per trial).
     assert len(detector.score_files(files)) == 3
+    # One file at a time, the same labels, reasons and scores.
+    for row, path in zip(detector.classify_files(files), files):
+        single = detector.classify_file(path)
+        assert (single["label"], single["reason"]) == (row["label"], row["reason"])
+        assert single["score"] == pytest.approx(row["score"], abs=1e-6)
 
 
 def test_windows_without_speech_do_not_count_in_the_verdict():

@@ -477,7 +477,36 @@ def test_summarize_factor_type_can_be_forced():
         assert r["EER"] == pytest.approx(eer)
     assert summarize(trials, "attack", factor_type="both")[0]["attack"] == "A07"
     with pytest.raises(ValueError, match="factor_type"):
-        summarize(trials, "attack", factor_type="bonafide")
+        summarize(trials, "attack", factor_type="neither")
+
+
+def test_summarize_per_real_source_uses_all_spoofs():
+    # A condition of bona fide trials only (the real source of a recording,
+    # "-" on every spoof): each source's recordings against every spoof.
+    rng = np.random.default_rng(3)
+    trials = [
+        {
+            "score": float(rng.normal(1.0 + i % 3, 1.0)),
+            "label": "bonafide",
+            "source": ["lj", "vctk", "jfk"][i % 3],
+        }
+        for i in range(30)
+    ] + [
+        {"score": float(rng.normal(0.0, 1.0)), "label": "spoof", "source": "-"}
+        for _ in range(20)
+    ]
+    rows = summarize(trials, "source")
+    assert [r["source"] for r in rows] == ["jfk", "lj", "vctk", "pooled"]
+    for r in rows[:-1]:
+        keep = lambda t, s=r["source"]: t["label"] == "spoof" or t["source"] == s  # noqa: E731
+        eer, nb, ns = subset_eer(trials, keep)
+        assert (r["EER"], r["bonafide"], r["spoof"]) == (pytest.approx(eer), nb, ns)
+        assert (nb, ns) == (10, 20)
+    assert len({round(r["EER"], 6) for r in rows[:3]}) == 3
+    # Forced, and "both" gives the spoofs a row of their own.
+    assert summarize(trials, "source", factor_type="bonafide") == rows
+    both = summarize(trials, "source", factor_type="both")
+    assert [r["source"] for r in both] == ["-", "jfk", "lj", "vctk", "pooled"]
 
 
 def test_summarize_single_class_and_bad_input():

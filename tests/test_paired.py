@@ -107,3 +107,42 @@ def test_published_paired_tables_are_what_ablate_prints(study_file, folder):
         read_csv(os.path.join(docs, "epochs.csv")),
     )
     assert stdout == expected
+
+
+def test_references_may_be_a_list_and_breakdown_conditions_are_paired(tmp_path):
+    """A run compared with two references; the study's ``breakdown`` keys
+    add the EER of every condition value to the paired report, the others
+    stay out."""
+    (tmp_path / "a.yaml").write_text("seed: 1\n")
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(
+        "name: s\noutput_folder: out\nbaseline: b\nbreakdown: [source]\nruns:\n"
+        "  - {name: b, hparams: a.yaml}\n  - {name: n, hparams: a.yaml}\n"
+        "  - {name: p, hparams: a.yaml, reference: [n, b]}\n"
+    )
+    study, _ = load_study(str(study_file))
+    assert study_pairs(study, ["b", "n", "p"]) == [("n", "b"), ("p", "b"), ("p", "n")]
+    values = {"b": (20.0, 10.0, 30.0), "n": (18.0, 12.0, 25.0), "p": (17.0, 9.0, 35.0)}
+    rows = [
+        {
+            "run": run,
+            "seed": seed,
+            "EER_rw": eer + seed,
+            "condEER_rw/source=vctk": vctk + seed,
+            "condEER_rw/attack=hts": hts,
+        }
+        for run, (eer, vctk, hts) in values.items()
+        for seed in (1, 2)
+    ]
+    report = paired_report(study, rows, [])
+    assert (
+        "| p | n | condEER_rw/source=vctk | 1, 2 | -3.00, -3.00 | 2/2 | -3.00 ± 0.00 |"
+        in report
+    )
+    assert "| p | b | EER_rw | 1, 2 | -3.00, -3.00 | 2/2 | -3.00 ± 0.00 |" in report
+    assert "attack=hts" not in report
+    study_file.write_text(
+        study_file.read_text().replace("reference: [n, b]", "reference: [n, x]")
+    )
+    with pytest.raises(ValueError, match="reference 'x' is not a run name"):
+        load_study(str(study_file))

@@ -15,6 +15,7 @@ from dpda.data.asvspoof import (
 )
 from dpda.data.inthewild import parse_itw_meta, prepare_in_the_wild
 from dpda.data.listing import ProtocolError
+from dpda.data.realworld import parse_real_world_manifest, prepare_real_world
 
 REAL = os.path.join(os.path.dirname(__file__), "data")
 
@@ -193,3 +194,72 @@ def test_in_the_wild_blank_lines_trailing_spaces_and_missing_audio(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"2 .*missing.*2\.wav") as err:
         prepare_in_the_wild(str(root), str(tmp_path / "m"))
     assert "3.wav" in str(err.value)
+
+
+REAL_WORLD = os.path.join(REAL, "real_world")
+REAL_WORLD_HEADER_LINE = "file,label,group,system,codec,split,origin,text\n"
+
+
+def test_real_world_set_prepares_its_two_parts(tmp_path):
+    """The committed set: whole sources and families on one side each."""
+    paths = prepare_real_world(REAL_WORLD, str(tmp_path))
+    assert paths["dev"] == paths["train"]
+    train = json.load(open(paths["train"]))
+    heldout = json.load(open(paths["eval"]))
+    assert (len(train), len(heldout)) == (92, 71)
+    assert not set(train) & set(heldout)
+    for entries in (train, heldout):
+        for utt_id, entry in entries.items():
+            assert entry["wav"] == f"{{data_root}}/{utt_id}.flac"
+            bona = entry["label"] == "bonafide"
+            # A bona fide clip has a source and no attack; a spoof the reverse.
+            assert (entry["attack"] == "-") == bona and (entry["source"] == "-") != bona
+    families = {e["attack"] for e in heldout.values()} - {"-"}
+    sources = {e["source"] for e in heldout.values()} - {"-"}
+    assert families == {"flite-cg", "hts", "world"}
+    assert sources == {"librispeech", "vctk", "jfk"}
+    assert not families & {e["attack"] for e in train.values()}
+    assert not sources & {e["source"] for e in train.values()}
+    assert {e["codec"] for e in heldout.values()} == {
+        "none",
+        "mp3_16k",
+        "mp3_32k",
+        "opus_20k",
+    }
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            "a.flac,fake,hts,x,none,heldout,o,\n",
+            r"manifest.csv:2: unknown label 'fake'",
+        ),
+        ("a.flac,spoof,hts,x,none,test,o,\n", r"manifest.csv:2: unknown split 'test'"),
+        ("a.flac,spoof,,x,none,heldout,o,\n", r"manifest.csv:2: no group"),
+        ("a.flac,spoof,hts,x,none,heldout\n", r"manifest.csv:2: expected 8 columns"),
+        (
+            "a.flac,spoof,hts,x,none,heldout,o,\nb.flac,bonafide,lj,x,none,"
+            "calibration,o,\na.flac,spoof,hts,x,none,heldout,o,\n",
+            r"manifest.csv:4: .*line 2",
+        ),
+        ("a.flac,spoof,hts,x,none,heldout,o,\n", r"no clip in the 'calibration'"),
+    ],
+)
+def test_real_world_manifest_errors_name_the_line(tmp_path, rows, message):
+    path = tmp_path / "manifest.csv"
+    path.write_text(REAL_WORLD_HEADER_LINE + rows)
+    with pytest.raises(ProtocolError, match=message):
+        parse_real_world_manifest(str(path))
+
+
+def test_real_world_wrong_folder_and_missing_audio(tmp_path):
+    with pytest.raises(FileNotFoundError, match="real_world folder"):
+        prepare_real_world(str(tmp_path), str(tmp_path / "m"))
+    (tmp_path / "manifest.csv").write_text(
+        REAL_WORLD_HEADER_LINE
+        + "a.flac,spoof,hts,x,none,heldout,o,\nb.flac,bonafide,lj,x,none,calibration,o,\n"
+    )
+    (tmp_path / "b.flac").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"missing.*a\.flac"):
+        prepare_real_world(str(tmp_path), str(tmp_path / "m"))

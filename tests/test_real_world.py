@@ -7,16 +7,19 @@ synthesisers and git snapshots); the calibration is fitted and written by
 
 import csv
 import dataclasses
+import json
 import os
 import re
 
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import TRAIN, run_python
 
 from dpda.calibration import fit_calibration
 from dpda.inference import DeepfakeDetector
-from dpda.metrics import effective_prior
+from dpda.metrics import compute_eer, effective_prior
+from dpda.scores import read_score_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "real_world")
@@ -240,3 +243,49 @@ def test_detector_scores_match_stored_and_decide_heldout(detector):
     real_spoof, synth_bona = heldout_error_rates(detector, fresh)
     assert real_spoof <= MAX_REAL_SPOOF
     assert synth_bona <= MAX_SYNTH_BONAFIDE
+
+
+@pytest.mark.slow
+def test_train_py_fine_tunes_on_the_set_and_breaks_the_eer_down(tmp_path):
+    """``corpus: real_world``: one short DPDA epoch from the released
+    weights, then the held-out EER per family, real source and codec, each
+    checked against the EER of the score file's trials of that condition."""
+    out = tmp_path / "run"
+    run_python(
+        TRAIN,
+        "train.py",
+        os.path.join("hparams", "real_world_dpda_aasist_l.yaml"),
+        f"--output_folder={out}",
+        "--number_of_epochs=1",
+        "--max_samples=4000",
+        "--eval_max_samples=8000",
+        "--num_workers=0",
+    )
+    results = json.load(open(out / "eval_results.json"))
+    assert set(results["real_world_eval"]["breakdown"]) == {"attack", "source", "codec"}
+    scores = read_score_file(str(out / "scores" / "real_world_eval.txt"))
+    rows = {os.path.splitext(r["file"])[0]: r for r in read_rows()}
+    assert set(scores) == {k for k, r in rows.items() if r["split"] == "heldout"}
+
+    def eer(key, value, factor):
+        """EER of the held-out trials a condition value selects: a family
+        against every real clip, a source against every synthetic clip, a
+        codec within its own clips."""
+        column = "group" if factor else key
+        chosen = {
+            k
+            for k in scores
+            if rows[k][column] == value or factor and rows[k]["label"] != factor
+        }
+        bona = [scores[k] for k in chosen if rows[k]["label"] == "bonafide"]
+        spoof = [scores[k] for k in chosen if rows[k]["label"] == "spoof"]
+        return 100 * compute_eer(np.array(bona), np.array(spoof))[0]
+
+    breakdown = results["real_world_eval"]["breakdown"]
+    for key, factor in (("attack", "spoof"), ("source", "bonafide"), ("codec", None)):
+        values = [r for r in breakdown[key] if r[key] != "pooled"]
+        assert len(values) == (4 if key == "codec" else 3)
+        for row in values:
+            expected = eer(key, row[key], factor)
+            assert row["EER"] == pytest.approx(expected, abs=1e-9), (key, row)
+    assert (out / "detector" / "hyperparams.yaml").exists()

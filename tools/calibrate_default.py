@@ -15,7 +15,7 @@ synthetic), the miss rate (bona fide labelled spoof) and false-alarm rate
 held-out clips would be labelled, the same figures for the uncalibrated
 rule (raw score > 0) for comparison, and the labels the detector gives with
 the band it ships (``uncertain_band`` of its ``hyperparams.yaml``, applied
-by its :class:`dpda.inference.DecisionRule`), on both parts: the figures of
+by its :class:`dpda.decision.DecisionRule`), on both parts: the figures of
 the model card.
 
 The cost model: P(spoof) 0.5, Cmiss 1, Cfa 1, i.e. the Bayes threshold LLR 0
@@ -55,7 +55,8 @@ import ruamel.yaml
 import torch
 
 from dpda.calibration import fit_calibration
-from dpda.inference import DEFAULT_DETECTOR, DecisionRule, DeepfakeDetector
+from dpda.decision import DecisionRule
+from dpda.inference import DEFAULT_DETECTOR, DeepfakeDetector
 from dpda.metrics import (
     bayes_threshold,
     compute_act_dcf,
@@ -313,8 +314,8 @@ def label_counts(rows, scores, rule, split):
         The manifest.
     scores : dict
         ``{file: raw score}``.
-    rule : dpda.inference.DecisionRule
-        The detector's rule (its :meth:`~dpda.inference.DecisionRule.decide`
+    rule : dpda.decision.DecisionRule
+        The detector's rule (its :meth:`~dpda.decision.DecisionRule.decide`
         gives each label, as ``classify_file`` does).
     split : str
         ``calibration`` or ``heldout``.

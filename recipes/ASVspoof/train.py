@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Recipe for training speech deepfake detectors on ASVspoof 2019 LA or ASVspoof 5.
 
-The hparams file chooses the corpus (``corpus``: ``asvspoof2019_la`` by
-default, or ``asvspoof5``), the Brain (single-path RawBoost baseline or DPDA
+The hparams file chooses the corpus (``corpus``: ``asvspoof2019_la``,
+``asvspoof5``, or ``real_world``: the real-world set of
+``tests/data/real_world``, :mod:`dpda.data.realworld`), the Brain (single-path RawBoost baseline or DPDA
 with a gradient aligner), the model (a small raw-waveform CNN for CPU work,
 the raw-waveform AASIST / AASIST-L, or an SSL front end such as XLS-R with a
 back end), its initial weights (``init_from``: a published checkpoint, local
@@ -55,6 +56,7 @@ from dpda.data.pipelines import (
     count_logged_skips,
     load_manifest,
 )
+from dpda.data.realworld import prepare_real_world
 from dpda.evaluation import report_evaluation, write_results
 from dpda.export import export_detector
 from dpda.plots import plot_alignment_stats
@@ -65,7 +67,7 @@ logger = logging.getLogger(__name__)
 
 
 # The values of the hparams key ``corpus``.
-CORPUS_CHOICES = ("asvspoof2019_la", "asvspoof5")
+CORPUS_CHOICES = ("asvspoof2019_la", "asvspoof5", "real_world")
 
 
 def prepare_data(hparams):
@@ -90,6 +92,8 @@ def prepare_data(hparams):
         splits = prepare_asvspoof5(
             data, out, protocols_folder=protocols, skip_prep=skip
         )
+    elif corpus == "real_world":
+        splits = prepare_real_world(data, out, skip_prep=skip)
     else:
         splits = prepare_asvspoof2019_la(data, out, skip_prep=skip)
     manifests = {"train": splits["train"], "dev": splits["dev"]}
