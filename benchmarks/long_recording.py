@@ -32,7 +32,10 @@ beside them: on a shared machine the times are upper bounds.
 Usage::
 
     python benchmarks/long_recording.py [--minutes 2 10 60] [--whole-up-to 10]
-        [--folder /tmp/long_recordings]
+        [--precisions fp32 bf16] [--folder /tmp/long_recordings]
+
+``--precisions`` adds streamed runs with ``dpda-detect --precision`` (opt-in
+bf16 or int8), their window scores compared with the fp32 run's.
 
 Authors
  * dpda contributors 2026
@@ -190,22 +193,27 @@ def run(args):
         wav = write_recording(
             os.path.join(args.folder, f"speech_{minutes:g}min.wav"), minutes, clips
         )
-        report = os.path.join(args.folder, f"streamed_{minutes:g}.json")
-        command = [detect, wav, "--windows", str(WINDOW_SECONDS), "--format", "json",
-                   "--output", report, "--no-progress"]  # fmt: skip
-        rows = [("streamed", *measure(command, report + ".log"), report)]
+        rows = []
+        for precision in args.precisions:  # fp32 first: the others' reference
+            report = os.path.join(args.folder, f"streamed_{minutes:g}_{precision}.json")
+            command = [detect, wav, "--windows", str(WINDOW_SECONDS), "--format",
+                       "json", "--output", report, "--no-progress",
+                       "--precision", precision]  # fmt: skip
+            name = "streamed" + ("" if precision == "fp32" else f", {precision}")
+            rows.append((name, *measure(command, report + ".log"), report))
         if minutes <= args.whole_up_to:
             out = os.path.join(args.folder, f"whole_{minutes:g}.json")
             command = [sys.executable, __file__, "--whole-file", wav, out]
             rows.append(("whole file", *measure(command, out + ".log"), out))
-        streamed = _windows_of(report) if rows[0][4] == 0 else None
+        streamed = _windows_of(rows[0][5]) if rows[0][4] == 0 else None
         for name, wall, hwm, pss, status, out in rows:
             if status != 0:
                 print(f"{minutes:g} | {name} | failed with status {status}: {out}.log")
                 continue
-            scores = streamed if name == "streamed" else json.load(open(out))
+            scores = json.load(open(out)) if name == "whole file" else None
+            scores = _windows_of(out) if scores is None else scores
             diff = ""
-            if name != "streamed" and streamed is not None:
+            if name != "streamed" and streamed is not None:  # against fp32
                 diff = f"{np.abs(np.subtract(scores, streamed)).max():.2e}"
             print(
                 f"{minutes:g} | {name} | {wall:.1f} | {minutes * 60 / wall:.1f} | "
@@ -225,9 +233,17 @@ def main():
         default=10,
         help="run the whole-file path for recordings up to this many minutes",
     )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32"],
+        choices=["fp32", "bf16", "int8"],
+        help="dpda-detect --precision of the streamed runs (fp32 always first)",
+    )
     parser.add_argument("--folder", default="/tmp/long_recordings")
     parser.add_argument("--whole-file", nargs=2, metavar=("WAV", "OUT"))
     args = parser.parse_args()
+    args.precisions = ["fp32", *(p for p in args.precisions if p != "fp32")]
     if args.whole_file:
         whole_file_timeline(*args.whole_file)
     else:

@@ -81,7 +81,7 @@ def main():
     batch = wavs.repeat(-(-args.batch // len(wavs)), 1)[: args.batch]
     print(
         f"{cpu_model()}, {args.threads} torch threads, torch {torch.__version__}, "
-        f"XLS-R 300M + AASIST ({count_parameters(model) / 1e6:.2f} M "
+        f"XLS-R 300M + AASIST ({count_parameters(model, trainable_only=False) / 1e6:.1f} M "
         f"parameters, random weights), batch {args.batch} x {NUM_SAMPLES} "
         f"samples, {args.repeats} interleaved rounds, load average before "
         f"{os.getloadavg()[0]:.2f}"

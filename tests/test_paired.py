@@ -15,6 +15,7 @@ from dpda.paired import paired_differences, study_pairs
 STUDIES = [
     ("mini_study.yaml", "mini_study"),
     ("mini_multi_study.yaml", "mini_multi_study"),
+    ("real_world_study.yaml", "real_world_study"),
 ]
 
 

@@ -19,9 +19,11 @@ REAL_SPEECH = sorted(
     glob.glob(os.path.join(ROOT, "tests", "data", "real_speech", "*.flac"))
 )[::2]
 # Largest change of a bona fide logit allowed for the opt-in modes on the
-# default detector (measured on an Intel Xeon: 0.047 for bf16, 0.11 for int8
-# on real-speech files, whose logits span about 10).
-TOLERANCE = {"bf16": 0.3, "int8": 0.4}
+# default detector, whose logits on these files span about 10: measured on
+# an Intel Xeon over the 16 real-speech files, 0.082 for bf16 and 0.38 for
+# int8 (benchmarks/detector_speed.py); the bounds leave room for other CPUs
+# and still fail a broken quantisation or autocast.
+TOLERANCE = {"bf16": 0.5, "int8": 1.0}
 
 
 @pytest.fixture(scope="module")
