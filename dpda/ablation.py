@@ -623,10 +623,8 @@ def paired_report(study, rows, epoch_rows):
             k
             for r in rows
             for k in r
-            if k.startswith("condEER_")
-            and k.split("/")[-1].split("=")[0] in keys
-            or k.startswith("codecEER_")
-            and "codec" in keys
+            if (k.startswith("condEER_") and k.split("/")[-1].split("=")[0] in keys)
+            or (k.startswith("codecEER_") and "codec" in keys)
         }
     )
     text = "## Paired per-seed EER differences (points; negative: system better)\n\n"

@@ -840,15 +840,11 @@ def augmented_paths(hparams):
     ...
     ValueError: augment_paths: 'clean' is not a valid path name (the clean path is always there; use letters, digits and _)
     """
-    get = (
-        hparams.get
-        if isinstance(hparams, dict)
-        else functools.partial(getattr, hparams)
-    )
-    paths = get("augment_paths", None)
+    hparams = hparams if isinstance(hparams, dict) else vars(hparams)
+    paths = hparams.get("augment_paths")
     if paths is None:
         # None: an identity path (the clean batch twice).
-        return {"aug": get("augment", None)}
+        return {"aug": hparams.get("augment")}
     if not paths:
         raise ValueError("augment_paths is empty: give at least one augmentation")
     for name in paths:

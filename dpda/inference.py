@@ -615,6 +615,16 @@ class DeepfakeDetector(Pretrained):
             return no_speech_decision(rule, record["reasons"])
         return rule.decide(sum(scores) / len(scores))
 
+    def _file_verdict(self, record, rule):
+        """:meth:`_verdict` on a file scored as :meth:`score_files` scores it;
+        without speech in its first window, the reason says that only that
+        window was judged (``long_audio: first``)."""
+        decision = self._verdict(record, rule)
+        width, _, first_only = self._file_cut()
+        if decision["label"] == NO_SPEECH and first_only and record["length"] > width:
+            decision["reason"] += " in the first window, the part scored"
+        return decision
+
     def _score_sources(
         self, sources, batch_size, cut, num_workers=0, progress=False, speech=True
     ):
@@ -1050,15 +1060,19 @@ class DeepfakeDetector(Pretrained):
         signal = self.load_audio(path, **kwargs)
         windows = self._windows(signal.to(self.device))
         reasons = no_speech_reasons(windows)
+        speech = [reason is None for reason in reasons]
+        scored = iter(
+            self._score_windows(windows[speech], self.window_batch_size).tolist()
+            if any(speech)
+            else []
+        )
+        record = {
+            "scores": [next(scored) if s else None for s in speech],
+            "reasons": reasons,
+            "length": len(signal),
+        }
         rule = self.decision_rule(prior, cost_model, threshold)
-        speech = windows[[reason is None for reason in reasons]]
-        if not len(speech):  # no window to judge: no verdict
-            decision = no_speech_decision(rule, reasons)
-            if self.long_audio == "first" and len(signal) > self.window_samples:
-                decision["reason"] += " in the first window, the part scored"
-            return decision
-        score = self._score_windows(speech, self.window_batch_size).mean().item()
-        return {**rule.decide(score), "reason": None}
+        return {"reason": None, **self._file_verdict(record, rule)}
 
     def classify_files(
         self,
@@ -1151,13 +1165,7 @@ class DeepfakeDetector(Pretrained):
                 row["timeline"] = self._timeline(record, cut[0], rule)
                 decision = row["timeline"]["decision"]
             else:
-                decision = self._verdict(record, rule)
-                if (
-                    decision["label"] == NO_SPEECH
-                    and cut[2]
-                    and record["length"] > cut[0]
-                ):
-                    decision["reason"] += " in the first window, the part scored"
+                decision = self._file_verdict(record, rule)
             row.update(decision_fields(decision))
         return rows
 

@@ -157,10 +157,8 @@ def test_usage_errors_exit_with_2(tmp_path):
     assert missing.returncode == 1 and "file not found" in missing.stdout
 
 
-@pytest.fixture(scope="module")
-def small_detector(tmp_path_factory):
-    """A small exported detector (1 s windows), fast enough for long audio."""
-    root = tmp_path_factory.mktemp("small")
+def export_small_detector(root, calibration=None):
+    """A small RawCNN detector (1 s windows, seed 0) exported to ``root``."""
     (root / "train.yaml").write_text(
         "sample_rate: 16000\neval_max_samples: 16000\n"
         "model: !new:dpda.models.raw_cnn.RawCNN\n"
@@ -172,6 +170,15 @@ def small_detector(tmp_path_factory):
         str(root / "train.yaml"),
         RawCNN(channels=[8, 8], kernel_size=33),
         threshold=0.0,
+        calibration=calibration,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_detector(tmp_path_factory):
+    """A small exported detector (1 s windows), fast enough for long audio."""
+    return export_small_detector(
+        tmp_path_factory.mktemp("small"),
         calibration={"scale": 2.0, "offset": -0.5, "prior": 0.655},
     )
 
@@ -239,19 +246,7 @@ def test_main_in_process_returns_the_status(mixed, capsys):
 def uncalibrated_detector(tmp_path_factory):
     """The small detector's model exported without calibration, as an
     imported checkpoint is."""
-    root = tmp_path_factory.mktemp("uncalibrated")
-    (root / "train.yaml").write_text(
-        "sample_rate: 16000\neval_max_samples: 16000\n"
-        "model: !new:dpda.models.raw_cnn.RawCNN\n"
-        "    channels: [8, 8]\n    kernel_size: 33\n"
-    )
-    torch.manual_seed(0)
-    return export_detector(
-        str(root / "detector"),
-        str(root / "train.yaml"),
-        RawCNN(channels=[8, 8], kernel_size=33),
-        threshold=0.0,
-    )
+    return export_small_detector(tmp_path_factory.mktemp("uncalibrated"))
 
 
 def clips(folder, n, seconds=1.5):

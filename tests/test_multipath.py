@@ -341,11 +341,12 @@ def codec_dataset(n=6):
     return dataset, codec
 
 
-def test_codec_views_do_not_depend_on_workers_order_or_global_rng():
-    """Each utterance's codec view is seeded by (seed, epoch, id): the same
-    with 0 or 2 workers, in any order, whatever the global generator; a new
-    epoch draws new views; the global generator is left untouched."""
-    dataset, codec = codec_dataset()
+def seeded_views(dataset, augment, key, index):
+    """The ``key`` views of ``dataset`` through DataLoaders: with 0 workers in
+    order, with 2 workers shuffled under another global seed (checked equal,
+    and the global generator checked untouched by reading an item), then in
+    order again after ``augment.epoch = 2``. Returns the first and the last
+    ``{uid: view}``."""
 
     def views(num_workers, shuffle):
         loader = torch.utils.data.DataLoader(
@@ -355,26 +356,35 @@ def test_codec_views_do_not_depend_on_workers_order_or_global_rng():
             num_workers=num_workers,
             collate_fn=PaddedBatch,
         )
-        out = {}
-        for batch in loader:
-            for uid, view in zip(batch.id, batch.sig_codec.data):
-                out[uid] = view
-        return out
+        return {
+            uid: view
+            for batch in loader
+            for uid, view in zip(batch.id, batch[key].data)
+        }
 
     torch.manual_seed(0)
     state = torch.get_rng_state()
-    item = dataset[0]["sig_codec"]
+    item = dataset[index][key]
     assert torch.equal(torch.get_rng_state(), state)  # nothing drawn globally
     first = views(0, shuffle=False)
-    assert torch.equal(first["utt0"], item)
+    assert torch.equal(first[f"utt{index}"], item)
     torch.manual_seed(99)
     second = views(2, shuffle=True)
     assert first.keys() == second.keys()
     for uid in first:
         assert torch.equal(first[uid], second[uid]), uid
+    augment.epoch = 2
+    return first, views(0, shuffle=False)
+
+
+def test_codec_views_do_not_depend_on_workers_order_or_global_rng():
+    """Each utterance's codec view is seeded by (seed, epoch, id): the same
+    with 0 or 2 workers, in any order, whatever the global generator; a new
+    epoch draws new views; the global generator is left untouched."""
+    dataset, codec = codec_dataset()
+    first, third = seeded_views(dataset, codec, "sig_codec", 0)
+    for uid in first:
         assert not torch.equal(first[uid], dataset[0]["sig"])
-    codec.epoch = 2
-    third = views(0, shuffle=False)
     assert any(not torch.equal(first[u], third[u]) for u in first)
 
 
@@ -492,34 +502,8 @@ def test_before_crop_views_do_not_depend_on_workers_order_or_global_rng(tmp_path
     workers, in any order, whatever the global generator; a new epoch draws
     new ones; the global generator is untouched."""
     dataset, rawboost, _ = whole_file_dataset(tmp_path, [6000, 9000, 25000, 31000])
-
-    def views(num_workers, shuffle):
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=2,
-            shuffle=shuffle,
-            num_workers=num_workers,
-            collate_fn=PaddedBatch,
-        )
-        return {
-            uid: view
-            for batch in loader
-            for uid, view in zip(batch.id, batch.sig_rawboost.data)
-        }
-
-    torch.manual_seed(0)
-    state = torch.get_rng_state()
-    item = dataset[2]["sig_rawboost"]
-    assert torch.equal(torch.get_rng_state(), state)  # nothing drawn globally
-    first = views(0, shuffle=False)
-    assert torch.equal(first["utt2"], item)
-    torch.manual_seed(99)
-    second = views(2, shuffle=True)
-    assert first.keys() == second.keys() and len(first) == 4
-    for uid in first:
-        assert torch.equal(first[uid], second[uid]), uid
-    rawboost.epoch = 2
-    third = views(0, shuffle=False)
+    first, third = seeded_views(dataset, rawboost, "sig_rawboost", 2)
+    assert len(first) == 4
     assert all(not torch.equal(first[u], third[u]) for u in first)
 
 

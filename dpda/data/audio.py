@@ -125,13 +125,7 @@ def read_checked_audio(
     ...
     dpda.data.audio.AudioError: ...a.wav: sample rate 16000 Hz, expected 8000 Hz
     """
-    if channel_policy not in CHANNEL_POLICIES:
-        raise ValueError(
-            f"channel_policy must be one of {CHANNEL_POLICIES}, got {channel_policy!r}"
-        )
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise AudioError(path, "file not found")
+    path = _existing_path(path, channel_policy)
 
     def rate_ok(file_rate):
         """Whether the file is at the expected rate (or any rate is accepted)."""
@@ -170,6 +164,20 @@ def read_checked_audio(
             f"too short: {signal.shape[0]} samples, at least {needed} needed",
         )
     return signal
+
+
+def _existing_path(path, channel_policy):
+    """``path`` as a string, once it exists and ``channel_policy`` is known
+    (the checks before :func:`read_checked_audio` and
+    :func:`stream_checked_audio` read anything)."""
+    if channel_policy not in CHANNEL_POLICIES:
+        raise ValueError(
+            f"channel_policy must be one of {CHANNEL_POLICIES}, got {channel_policy!r}"
+        )
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError(path, "file not found")
+    return path
 
 
 def _read_frames(path, frames_to_read):
@@ -389,13 +397,7 @@ def stream_checked_audio(
     >>> float((torch.cat(blocks) - whole).abs().max()) < 1e-6
     True
     """
-    if channel_policy not in CHANNEL_POLICIES:
-        raise ValueError(
-            f"channel_policy must be one of {CHANNEL_POLICIES}, got {channel_policy!r}"
-        )
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise AudioError(path, "file not found")
+    path = _existing_path(path, channel_policy)
     resampler, frames = None, 0
     read = bad = out = 0
     for data, file_rate, declared in _source_blocks(path, block_frames, channel_policy):

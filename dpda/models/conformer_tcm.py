@@ -28,6 +28,8 @@ Authors
  * dpda contributors 2026
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -399,7 +401,50 @@ class TCMConformer(nn.Module):
         return self.fc5(x[:, 0])
 
 
-class ConformerTCM(nn.Module):
+class ProjectedEncoderBackend(nn.Module):
+    """The frame projection and the encoder that the TCM and XLSR-Mamba back
+    ends share: ``LL`` (SSL features to ``emb_size``), a one-channel batch
+    norm and SELU, then the encoder, kept as ``conformer`` (its name in both
+    authors' code, hence in their checkpoints).
+
+    Arguments
+    ---------
+    input_size : int
+        Dimension of the SSL features.
+    emb_size : int
+        Model dimension after the ``LL`` projection.
+    make_encoder : callable
+        Builds the encoder, ``[B, T, emb_size] -> logits``; called after the
+        projection is built, so parameters are initialised in the authors'
+        order.
+
+    Example
+    -------
+    >>> backend = ProjectedEncoderBackend(16, 8, lambda: nn.Linear(8, 2))
+    >>> backend(torch.randn(2, 5, 16)).shape
+    torch.Size([2, 5, 2])
+    """
+
+    def __init__(self, input_size, emb_size, make_encoder):
+        super().__init__()
+        self.LL = nn.Linear(input_size, emb_size)
+        self.first_bn = nn.BatchNorm2d(1)
+        self.selu = nn.SELU()
+        self.conformer = make_encoder()
+
+    def forward(self, feats, lengths=None):
+        """Return the encoder's output (logits ``[B, n_classes]`` for the
+        back ends) for SSL features ``[B, T, D]``.
+
+        ``lengths`` is accepted for the back-end interface and ignored: the
+        inputs are cropped or tiled to one length, as in the papers.
+        """
+        x = self.LL(feats).unsqueeze(1)
+        x = self.selu(self.first_bn(x)).squeeze(1)
+        return self.conformer(x)
+
+
+class ConformerTCM(ProjectedEncoderBackend):
     """Conformer-TCM back end: SSL frames ``[B, T, D]`` to logits ``[B, 2]``.
 
     With the defaults (144 dimensions, 4 heads, kernel 31, 4 blocks) this is
@@ -454,28 +499,19 @@ class ConformerTCM(nn.Module):
         max_positions=10000,
         dropout=0.0,
     ):
-        super().__init__()
-        self.LL = nn.Linear(input_size, emb_size)
-        self.first_bn = nn.BatchNorm2d(1)
-        self.selu = nn.SELU()
-        self.conformer = TCMConformer(
-            emb_size=emb_size,
-            heads=heads,
-            ff_mult=ff_mult,
-            exp_fac=exp_fac,
-            kernel_size=kernel_size,
-            n_encoders=n_encoders,
-            n_classes=n_classes,
-            max_positions=max_positions,
-            dropout=dropout,
+        super().__init__(
+            input_size,
+            emb_size,
+            functools.partial(
+                TCMConformer,
+                emb_size=emb_size,
+                heads=heads,
+                ff_mult=ff_mult,
+                exp_fac=exp_fac,
+                kernel_size=kernel_size,
+                n_encoders=n_encoders,
+                n_classes=n_classes,
+                max_positions=max_positions,
+                dropout=dropout,
+            ),
         )
-
-    def forward(self, feats, lengths=None):
-        """Return logits ``[B, n_classes]`` for SSL features ``[B, T, D]``.
-
-        ``lengths`` is accepted for the back-end interface and ignored: the
-        inputs are cropped or tiled to one length, as in the paper.
-        """
-        x = self.LL(feats).unsqueeze(1)
-        x = self.selu(self.first_bn(x)).squeeze(1)
-        return self.conformer(x)

@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpda.models.conformer_tcm import ProjectedEncoderBackend
+
 
 def _work_dtype(dtype):
     """float32, or float64 for float64 inputs (the reference scans in float32)."""
@@ -467,7 +469,7 @@ class DualColumnMamba(nn.Module):
         return self.classifier(self.dropout(self.LL(pooled)))
 
 
-class XLSRMamba(nn.Module):
+class XLSRMamba(ProjectedEncoderBackend):
     """XLSR-Mamba back end: SSL frames ``[B, T, D]`` to logits ``[B, 2]``.
 
     With the defaults (144 dimensions, 6 blocks per column, d_state 16,
@@ -522,33 +524,24 @@ class XLSRMamba(nn.Module):
         n_classes=2,
         use_fast_path=True,
     ):
-        super().__init__()
         if num_mamba_encoders % 2:
             raise ValueError(
                 f"num_mamba_encoders counts both columns and must be even, "
                 f"got {num_mamba_encoders}"
             )
-        self.LL = nn.Linear(input_size, emb_size)
-        self.first_bn = nn.BatchNorm2d(1)
-        self.selu = nn.SELU()
-        # Named ``conformer`` in the authors' code, hence in their checkpoints.
-        self.conformer = DualColumnMamba(
-            d_model=emb_size,
-            n_layer=num_mamba_encoders // 2,
-            d_state=d_state,
-            d_conv=d_conv,
-            expand=expand,
-            dropout=dropout,
-            n_classes=n_classes,
-            use_fast_path=use_fast_path,
+        # The encoder is ``conformer``, as in the authors' checkpoints.
+        super().__init__(
+            input_size,
+            emb_size,
+            functools.partial(
+                DualColumnMamba,
+                d_model=emb_size,
+                n_layer=num_mamba_encoders // 2,
+                d_state=d_state,
+                d_conv=d_conv,
+                expand=expand,
+                dropout=dropout,
+                n_classes=n_classes,
+                use_fast_path=use_fast_path,
+            ),
         )
-
-    def forward(self, feats, lengths=None):
-        """Return logits ``[B, n_classes]`` for SSL features ``[B, T, D]``.
-
-        ``lengths`` is accepted for the back-end interface and ignored: the
-        inputs are cropped or tiled to one length, as in the paper.
-        """
-        x = self.LL(feats).unsqueeze(1)
-        x = self.selu(self.first_bn(x)).squeeze(1)
-        return self.conformer(x)
