@@ -555,23 +555,21 @@ def time_rawboost(fn, device, repeats, rms_in, baseline):
 # ---------------------------------------------------------------------------
 def mini_clips(root, split, num_samples):
     """The clips and labels of a mini corpus split, cropped or tiled."""
+    from dpda.data.asvspoof import LA_SPLITS, PROTOCOL_FOLDER, parse_la_protocol
     from dpda.data.audio import read_checked_audio
     from dpda.data.pipelines import crop_or_tile
+    from dpda.labels import LABEL_TO_INDEX
 
     la = os.path.join(root, "LA")
-    protocol_name, folder, _ = {
-        "train": ("ASVspoof2019.LA.cm.train.trn.txt", "ASVspoof2019_LA_train", None),
-        "dev": ("ASVspoof2019.LA.cm.dev.trl.txt", "ASVspoof2019_LA_dev", None),
-    }[split]
-    protocol = os.path.join(la, "ASVspoof2019_LA_cm_protocols", protocol_name)
+    folder, protocol = LA_SPLITS[split]
+    entries = parse_la_protocol(os.path.join(la, PROTOCOL_FOLDER, protocol), folder)
     wavs, labels = [], []
-    with open(protocol, encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            path = os.path.join(la, folder, "flac", fields[1] + ".flac")
-            wav = read_checked_audio(path, num_samples=num_samples)
-            wavs.append(crop_or_tile(wav, num_samples))
-            labels.append(1 if fields[-1] == "bonafide" else 0)
+    for entry in entries.values():
+        path = entry["wav"].replace("{data_root}", la)
+        wavs.append(
+            crop_or_tile(read_checked_audio(path, num_samples=num_samples), num_samples)
+        )
+        labels.append(LABEL_TO_INDEX[entry["label"]])
     return torch.stack(wavs), torch.tensor(labels)
 
 
